@@ -1,0 +1,312 @@
+"""Checks a parsed policy set against its declarations and produces the CheckedSet.
+
+Every error of the set is collected (sorted by position) before PolicyError is
+raised; warnings travel on the CheckedSet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import nodes as n
+from .checked import (
+    DECLARABLE,
+    ERROR,
+    IP,
+    NUMBER,
+    STRING,
+    TIME,
+    AttrSpec,
+    CheckedRule,
+    CheckedSet,
+    Const,
+    EntitySchema,
+    Limit,
+)
+from .diagnostics import Diagnostic, PolicyError, did_you_mean
+from .exprs import IMPLICIT, ExprChecker, Scope
+from .lints import lint
+
+_KEY_TYPES = (STRING, NUMBER, "bool", IP, TIME)
+
+
+class Checker:
+    def __init__(self, files: Iterable[n.PolicyFile], sources: dict[str, str], version: str):
+        self.files = list(files)
+        self.sources = sources
+        self.version = version
+        self.diags: list[Diagnostic] = []
+        self.principals: dict[str, EntitySchema] = {}
+        self.resources: dict[str, EntitySchema] = {}
+        self.context: EntitySchema | None = None
+        self.roles: dict[str, frozenset[str]] = {}
+        self.constants: dict[str, Const] = {}
+
+    def report(self, d: Diagnostic) -> None:
+        self.diags.append(d)
+
+    def error(self, span: n.Span, code: str, message: str, hint: str | None = None) -> None:
+        self.report(Diagnostic(code, message, span.file, span.line, span.column, hint))
+
+    def decls(self, kind: type) -> list:
+        return [d for f in self.files for d in f.decls if isinstance(d, kind)]
+
+    def run(self) -> CheckedSet:
+        self.check_entities()
+        self.check_roles()
+        self.check_constants()
+        rules = self.check_policies()
+        checked = CheckedSet(self.principals, self.resources, self.context, self.roles, rules,
+                             self.sources, self.version)
+        self.diags.extend(lint(checked, self.decls(n.PolicyDecl)))
+        if any(d.is_error for d in self.diags):
+            raise PolicyError(self.diags, self.sources)
+        warnings = tuple(sorted(self.diags, key=Diagnostic.sort_key))
+        return CheckedSet(**{**checked.__dict__, "warnings": warnings})
+
+    # ---- entity types ----------------------------------------------------------
+
+    def attrs(self, decls: tuple[n.AttrDecl, ...], kind: str) -> tuple[AttrSpec, ...]:
+        out: dict[str, AttrSpec] = {}
+        for a in decls:
+            name = a.name.value
+            if name in out:
+                self.error(a.name.span, "E101", f"attribute `{name}` is declared twice")
+                continue
+            if name in IMPLICIT and kind != "context":
+                self.error(a.name.span, "E102", f"`{name}` is implicit on every {kind} and "
+                           "cannot be declared")
+                continue
+            spec = AttrSpec(name, self.type_of(a.type), a.optional, a.sensitive)
+            if name == "roles" and kind == "principal" and spec.type not in ("set<string>", ERROR):
+                self.error(a.type.span, "E121", "`roles` holds role names and must be a "
+                           f"set<string>, found {spec.type}")
+            out[name] = spec
+        return tuple(out.values())
+
+    def type_of(self, t: n.TypeRef) -> str:
+        text = t.text()
+        if text in DECLARABLE:
+            return text
+        names = list(DECLARABLE)
+        self.error(t.span, "E103", f"unknown type `{text}`",
+                   did_you_mean(text, names) or "types: " + ", ".join(names))
+        return ERROR
+
+    def check_entities(self) -> None:
+        for d in self.decls(n.PrincipalDecl):
+            if self._unique(d.name, self.principals, "principal type"):
+                self.principals[d.name.value] = EntitySchema(
+                    "principal", d.name.value, self.attrs(d.attrs, "principal"), (), None,
+                    d.span.file, d.span.line)
+        contexts = self.decls(n.ContextDecl)
+        for extra in contexts[1:]:
+            self.error(extra.span, "E104", "a policy set has at most one `context` block",
+                       f"merge it into the one at {contexts[0].span}")
+        if contexts:
+            c = contexts[0]
+            self.context = EntitySchema("context", "context", self.attrs(c.attrs, "context"),
+                                        (), None, c.span.file, c.span.line)
+        for d in self.decls(n.ResourceDecl):
+            if self._unique(d.name, self.resources, "resource type"):
+                self.resources[d.name.value] = self.resource(d)
+
+    def resource(self, d: n.ResourceDecl) -> EntitySchema:
+        attrs = self.attrs(d.attrs, "resource")
+        actions: list[str] = []
+        for a in d.actions:
+            if a.value in actions:
+                self.error(a.span, "E105", f"action `{a.value}` is declared twice")
+            else:
+                actions.append(a.value)
+        if not actions:
+            self.error(d.name.span, "E106", f"`{d.name.value}` declares no actions",
+                       "list what the API exposes: `actions read, update`")
+        owner = None
+        if d.owner is not None:
+            spec = {a.name: a for a in attrs}.get(d.owner.value)
+            if spec is None:
+                self.error(d.owner.span, "E107", f"owner attribute `{d.owner.value}` is not "
+                           "declared", did_you_mean(d.owner.value, [a.name for a in attrs]))
+            elif spec.type not in (STRING, "set<string>") or spec.optional:
+                self.error(d.owner.span, "E108", f"owner attribute `{spec.name}` must be a "
+                           f"required string or set<string>, found {spec.type}"
+                           + (" (optional)" if spec.optional else ""))
+            else:
+                owner = spec.name
+        return EntitySchema("resource", d.name.value, attrs, tuple(actions), owner,
+                            d.span.file, d.span.line)
+
+    def _unique(self, name: n.Name, seen: dict, what: str) -> bool:
+        if name.value in seen:
+            first = seen[name.value]
+            where = f" (first at {first.file}:{first.line})" if hasattr(first, "file") else ""
+            self.error(name.span, "E109", f"{what} `{name.value}` is declared twice{where}")
+            return False
+        return True
+
+    # ---- roles -------------------------------------------------------------------
+
+    def check_roles(self) -> None:
+        parents: dict[str, tuple[str, ...]] = {}
+        spans: dict[str, n.Span] = {}
+        for d in self.decls(n.RoleDecl):
+            if d.name.value in parents:
+                self.error(d.name.span, "E110", f"role `{d.name.value}` is declared twice")
+                continue
+            parents[d.name.value] = tuple(p.value for p in d.parents)
+            spans[d.name.value] = d.name.span
+            for p in d.parents:
+                if p.value not in {r.name.value for r in self.decls(n.RoleDecl)}:
+                    self.error(p.span, "E111", f"unknown role `{p.value}`",
+                               did_you_mean(p.value, [r.name.value for r in self.decls(n.RoleDecl)]))
+        self._cycles(parents, spans)
+        # satisfied_by[r]: r itself and every role that inherits from it, transitively
+        satisfied = {r: {r} for r in parents}
+        for role in parents:
+            for ancestor in self._ancestors(role, parents):
+                satisfied[ancestor].add(role)
+        self.roles = {r: frozenset(s) for r, s in satisfied.items()}
+
+    def _ancestors(self, role: str, parents: dict) -> set[str]:
+        seen, stack = set(), list(parents.get(role, ()))
+        while stack:
+            r = stack.pop()
+            if r in parents and r not in seen:
+                seen.add(r)
+                stack.extend(parents[r])
+        return seen
+
+    def _cycles(self, parents: dict, spans: dict) -> None:
+        state: dict[str, int] = {}  # 1 visiting, 2 done
+        reported: set[frozenset] = set()
+
+        def visit(role: str, path: list[str]) -> None:
+            state[role] = 1
+            for p in parents.get(role, ()):
+                if p not in parents:
+                    continue
+                if state.get(p) == 1:
+                    cycle = path[path.index(p):] + [p]
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
+                        self.error(spans[p], "E112", "role inheritance cycle: "
+                                   + " extends ".join(cycle))
+                elif p not in state:
+                    visit(p, path + [p])
+            state[role] = 2
+
+        for role in parents:
+            if role not in state:
+                visit(role, [role])
+
+    # ---- constants -----------------------------------------------------------------
+
+    def check_constants(self) -> None:
+        scope = Scope({}, None, None, {}, {}, self.report, const_only=True)
+        for d in self.decls(n.ConstDecl):
+            if d.name.value in self.constants:
+                self.error(d.name.span, "E113", f"constant `{d.name.value}` is declared twice")
+                continue
+            value = ExprChecker(scope).expr(d.value, frozenset())
+            if value.type != ERROR and not isinstance(value, Const):
+                self.error(d.value.span, "E304", "a constant's value must be a literal")
+                continue
+            self.constants[d.name.value] = value
+
+    # ---- policies --------------------------------------------------------------------
+
+    def check_policies(self) -> dict[str, tuple[CheckedRule, ...]]:
+        rules: dict[str, list[CheckedRule]] = {r: [] for r in self.resources}
+        seen: dict[str, n.Span] = {}
+        for p in self.decls(n.PolicyDecl):
+            if p.name.value in seen:
+                self.error(p.name.span, "E114", f"policy `{p.name.value}` is declared twice "
+                           f"(first at {seen[p.name.value]})")
+                continue
+            seen[p.name.value] = p.name.span
+            res = self.resources.get(p.resource.value)
+            if res is None:
+                if p.resource.value not in {d.name.value for d in self.decls(n.ResourceDecl)}:
+                    self.error(p.resource.span, "E115", f"unknown resource type "
+                               f"`{p.resource.value}`", did_you_mean(p.resource.value,
+                                                                   self.resources))
+                continue
+            rules[res.name].extend(self.policy(p, res))
+        return {r: tuple(v) for r, v in rules.items()}
+
+    def policy(self, p: n.PolicyDecl, res: EntitySchema) -> list[CheckedRule]:
+        scope = Scope(self.principals, res, self.context, self.roles, self.constants, self.report)
+        out, labels = [], {}
+        for index, rule in enumerate(p.rules, 1):
+            if rule.label is not None:
+                if rule.label.value in labels:
+                    self.error(rule.label.span, "E116", f"rule `{p.name.value}."
+                               f"{rule.label.value}` is named twice")
+                labels[rule.label.value] = True
+                name = f"{p.name.value}.{rule.label.value}"
+            else:
+                name = f"{p.name.value}#{index}"
+            checker = ExprChecker(scope)
+            cond = checker.condition(rule.when, rule.unless)
+            actions, fields = self.targets(rule, res)
+            limit = self.limit(rule, checker) if rule.limit else None
+            out.append(CheckedRule(name, rule.effect, res.name, actions, fields, cond,
+                                   rule.span.file, rule.span.line, rule.span.column, limit))
+        return out
+
+    def targets(self, rule: n.Rule, res: EntitySchema) -> tuple[tuple, tuple]:
+        if rule.effect in ("show", "write"):
+            declared = (("id",) if rule.effect == "show" else ()) + res.fields
+            if rule.targets is None:
+                return (), declared
+            for t in rule.targets:
+                if t.value not in declared:
+                    self._unknown_target(t, res, declared, "field")
+            return (), tuple(dict.fromkeys(t.value for t in rule.targets if t.value in declared))
+        if rule.targets is None:
+            return res.actions, ()
+        for t in rule.targets:
+            if t.value not in res.actions:
+                self._unknown_target(t, res, res.actions, "action")
+        return tuple(dict.fromkeys(t.value for t in rule.targets if t.value in res.actions)), ()
+
+    def _unknown_target(self, t: n.Name, res: EntitySchema, declared, what: str) -> None:
+        if what == "field" and t.value in IMPLICIT:
+            self.error(t.span, "E117", f"`{t.value}` cannot be written",
+                       "ids and types are set by the API, never by a client")
+            return
+        self.error(t.span, "E118", f"`{res.name}` declares no {what} `{t.value}`",
+                   did_you_mean(t.value, declared))
+
+    def limit(self, rule: n.Rule, checker: ExprChecker) -> Limit | None:
+        spec = rule.limit
+        ok = True
+        for value, what in ((spec.count, "count"), (spec.burst, "burst")):
+            if value is not None and value <= 0:
+                self.error(rule.span, "E119", f"a limit's {what} must be positive")
+                ok = False
+        if spec.period <= 0:
+            self.error(rule.span, "E119", "a limit's period must be positive")
+            ok = False
+        facts = frozenset()
+        if rule.when is not None:
+            facts |= checker.pos(rule.when)
+        if rule.unless is not None:
+            facts |= checker.neg(rule.unless)
+        keys = []
+        for key in spec.keys:
+            ir = checker.expr(key, facts)
+            if ir.type not in _KEY_TYPES and ir.type != ERROR:
+                self.error(key.span, "E120", f"a limit key must be a string, number, bool, ip "
+                           f"or time, found {ir.type}")
+                ok = False
+            keys.append(ir)
+        if not ok:
+            return None
+        burst = spec.burst if spec.burst is not None else spec.count
+        return Limit(float(spec.count), spec.period, float(burst), tuple(keys))
+
+
+def check(files: Iterable[n.PolicyFile], sources: dict[str, str], version: str) -> CheckedSet:
+    return Checker(files, sources, version).run()

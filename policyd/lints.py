@@ -1,0 +1,83 @@
+"""Warnings: policies that check but probably do not say what their author meant."""
+
+from __future__ import annotations
+
+from . import nodes as n
+from .checked import IR, CheckedRule, CheckedSet, Op, Read
+from .diagnostics import WARNING, Diagnostic
+
+# An action whose name starts with one of these changes state: on an `owned by`
+# type, allowing it without testing ownership or a role is an object-level smell.
+WRITE_LIKE = ("create", "update", "delete", "edit", "write", "patch", "put", "remove", "modify",
+              "destroy", "replace", "upsert", "set", "add", "cancel", "refund", "transfer",
+              "share", "revoke", "grant", "approve", "archive", "purge", "restore", "upload")
+
+
+def is_write_like(action: str) -> bool:
+    return action.lower().startswith(WRITE_LIKE)
+
+
+def _warn(rule_or_span, code: str, message: str, hint: str | None = None) -> Diagnostic:
+    r = rule_or_span
+    return Diagnostic(code, message, r.file, r.line, r.column, hint, WARNING)
+
+
+def _ops(ir: IR | None):
+    stack = [ir] if ir is not None else []
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, Op):
+            stack.extend(node.args)
+
+
+def guards_object(rule: CheckedRule, owner: str | None) -> bool:
+    """The condition tests ownership, a role, or reads the owner attribute."""
+    for node in _ops(rule.cond):
+        if isinstance(node, Op) and node.op in ("owns", "is"):
+            return True
+        if isinstance(node, Read) and node.entity == "resource" and node.attr == owner:
+            return True
+    return False
+
+
+def lint(cs: CheckedSet, policies: list[n.PolicyDecl]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for res_name, res in cs.resources.items():
+        rules = cs.rules.get(res_name, ())
+        if not any(r.effect in ("allow", "deny") for r in rules):
+            out.append(_warn(_at(res), "W204", f"no policy allows anything on `{res_name}`: every "
+                             "request for it is denied"))
+        elif not any(r.effect == "show" for r in rules):
+            out.append(_warn(_at(res), "W203", f"`{res_name}` has no `show` rule, so every "
+                             "field is visible to whoever may read it",
+                             "add `show` rules to limit what responses expose"))
+        blocked = {a for r in rules if r.effect == "deny" and r.cond is None for a in r.actions}
+        for r in rules:
+            out.extend(_rule_warnings(r, res.owner, blocked))
+    return out
+
+
+def _at(res) -> CheckedRule:
+    return CheckedRule("", "", res.name, (), (), None, res.file, res.line, 1)
+
+
+def _rule_warnings(r: CheckedRule, owner: str | None, blocked: set[str]) -> list[Diagnostic]:
+    out = []
+    if r.effect == "allow" and r.cond is None:
+        out.append(_warn(r, "W201", f"`{r.name}` allows {_list(r.actions)} to everyone",
+                         "add a `when` condition, or write `when true` if that is the intent"))
+    if r.effect == "allow" and owner is not None and r.cond is not None:
+        risky = [a for a in r.actions if is_write_like(a)]
+        if risky and not guards_object(r, owner):
+            out.append(_warn(r, "W202", f"`{r.name}` allows {_list(risky)} without testing "
+                             "ownership or a role (broken object level authorization?)",
+                             "add `principal owns resource` or a role test"))
+    if r.effect == "allow" and r.actions and all(a in blocked for a in r.actions):
+        out.append(_warn(r, "W205", f"`{r.name}` can never apply: an unconditional deny "
+                         f"covers {_list(r.actions)}"))
+    return out
+
+
+def _list(actions) -> str:
+    return ", ".join(actions) if actions else "nothing"

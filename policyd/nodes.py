@@ -1,0 +1,209 @@
+"""The policy AST: frozen dataclasses with source spans, produced by the parser.
+
+Nodes carry only what the text said; names are resolved and types assigned by
+the checker, which produces its own checked form for code generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """An identifier as written, with its position (references and declarations)."""
+
+    value: str
+    span: Span
+
+
+# ---- declarations ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRef:
+    name: Name
+    arg: Name | None  # `set<string>`: name=set, arg=string
+    span: Span
+
+    def text(self) -> str:
+        return f"{self.name.value}<{self.arg.value}>" if self.arg else self.name.value
+
+
+@dataclass(frozen=True, slots=True)
+class AttrDecl:
+    name: Name
+    type: TypeRef
+    optional: bool
+    sensitive: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalDecl:
+    name: Name
+    attrs: tuple[AttrDecl, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ContextDecl:
+    attrs: tuple[AttrDecl, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RoleDecl:
+    name: Name
+    parents: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceDecl:
+    name: Name
+    owner: Name | None
+    attrs: tuple[AttrDecl, ...]
+    actions: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ConstDecl:
+    name: Name
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    """`N per DURATION [burst B] by KEY, ...` of a limit rule."""
+
+    count: int | float
+    period: float  # seconds
+    period_text: str
+    burst: int | float | None
+    keys: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    label: Name | None
+    effect: str  # allow | deny | show | write | limit
+    targets: tuple[Name, ...] | None  # None means `*`
+    when: Expr | None
+    unless: Expr | None
+    limit: LimitSpec | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecl:
+    name: Name
+    resource: Name
+    rules: tuple[Rule, ...]
+    span: Span
+
+
+Decl = Union[PrincipalDecl, ContextDecl, RoleDecl, ResourceDecl, ConstDecl, PolicyDecl]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFile:
+    path: str
+    decls: tuple[Decl, ...]
+
+
+# ---- expressions -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    value: str | int | float | bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class SetLit:
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """`principal`, `resource`, `context` or `action`."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    obj: Expr
+    name: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ConstRef:
+    name: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    func: Name
+    args: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # not | -
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """and, or, comparisons, set tests, like, arithmetic: `op` is the operator as written."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    obj: Expr
+    name: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Is:
+    obj: Expr
+    role: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Owns:
+    left: Expr
+    right: Expr
+    span: Span
+
+
+Expr = Union[Literal, SetLit, Root, Attr, ConstRef, Call, Unary, Binary, Has, Is, Owns]

@@ -1,0 +1,167 @@
+"""The runtime that generated policy code calls: value parsing and the few operators
+that are not plain Python expressions. Generated code sees this module as `_rt`
+and, as builtins, only the few type names in BUILTINS.
+
+Representations: an ip is `(version, first, last)` as integers (an address is a
+range of one); a time is float seconds since the epoch, UTC; sets from requests
+stay lists and the helpers below give them set semantics.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from datetime import datetime
+
+fs = frozenset
+# The only builtins generated code can reach: the validators' type tests.
+BUILTINS = {"type": type, "len": len, "dict": dict, "str": str, "bool": bool, "int": int,
+            "float": float}
+SEQUENCES = (list, tuple, set, frozenset)  # a request's set may come as any of these
+IpValue = tuple[int, int, int]
+
+_CACHE_MAX = 65536
+_ip_cache: dict[str, IpValue] = {}
+_time_cache: dict[str, float] = {}
+
+
+class Invalid(Exception):
+    """A request value that does not fit its declared type (the engine explains it)."""
+
+
+def parse_ip(text: str) -> IpValue:
+    """An IPv4/IPv6 address or CIDR range; IPv4-mapped IPv6 becomes IPv4 so that
+    `::ffff:10.1.2.3` cannot slip past a fence written for 10.0.0.0/8."""
+    if "/" in text:
+        net = ipaddress.ip_network(text, strict=True)
+        mapped = getattr(net.network_address, "ipv4_mapped", None)
+        if mapped is not None and net.prefixlen >= 96:
+            net = ipaddress.ip_network(f"{mapped}/{net.prefixlen - 96}")
+        return (net.version, int(net.network_address), int(net.broadcast_address))
+    addr = ipaddress.ip_address(text)
+    mapped = getattr(addr, "ipv4_mapped", None)
+    if mapped is not None:
+        addr = mapped
+    return (addr.version, int(addr), int(addr))
+
+
+def parse_time(text: str) -> float:
+    """An RFC 3339 instant (date, time and offset) as epoch seconds."""
+    if len(text) < 20 or text[10] not in "Tt ":
+        raise ValueError("not an RFC 3339 date-time")
+    dt = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    if dt.tzinfo is None:
+        raise ValueError("an RFC 3339 time needs an offset such as Z or +02:00")
+    return dt.timestamp()
+
+
+def ip(text) -> IpValue:
+    """Request-side ip conversion, cached: clients repeat their addresses."""
+    try:
+        return _ip_cache[text]
+    except KeyError:
+        pass
+    if type(text) is not str:
+        raise Invalid
+    try:
+        value = parse_ip(text)
+    except ValueError:
+        raise Invalid from None
+    if len(_ip_cache) >= _CACHE_MAX:
+        _ip_cache.clear()
+    _ip_cache[text] = value
+    return value
+
+
+def time(text) -> float:
+    """Request-side time conversion, cached like `ip`."""
+    try:
+        return _time_cache[text]
+    except KeyError:
+        pass
+    if type(text) is not str:
+        raise Invalid
+    try:
+        value = parse_time(text)
+    except ValueError:
+        raise Invalid from None
+    if len(_time_cache) >= _CACHE_MAX:
+        _time_cache.clear()
+    _time_cache[text] = value
+    return value
+
+
+def format_time(value: float) -> str:
+    from datetime import UTC
+
+    return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
+
+
+def is_number(v) -> bool:
+    """int or float, not bool, and finite: NaN would make every comparison false."""
+    t = type(v)
+    return (t is int) or (t is float and math.isfinite(v))
+
+
+# ---- operators ---------------------------------------------------------------
+
+
+def ip_in(x: IpValue, r: IpValue) -> bool:
+    return x[0] == r[0] and r[1] <= x[1] and x[2] <= r[2]
+
+
+def ip_in_any(x: IpValue, ranges) -> bool:
+    for r in ranges:
+        if x[0] == r[0] and r[1] <= x[1] and x[2] <= r[2]:
+            return True
+    return False
+
+
+def like(s: str, parts: tuple[str, ...]) -> bool:
+    """Glob match where `*` is the only wildcard; `parts` is the pattern split on `*`.
+    Greedy leftmost matching of the middle parts is exact for such patterns."""
+    if len(parts) == 1:
+        return s == parts[0]
+    head, tail = parts[0], parts[-1]
+    if len(s) < len(head) + len(tail) or not s.startswith(head) or not s.endswith(tail):
+        return False
+    pos, end = len(head), len(s) - len(tail)
+    for part in parts[1:-1]:
+        found = s.find(part, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(part)
+    return True
+
+
+def any_of(s, t) -> bool:
+    return not set(s).isdisjoint(t)
+
+
+def all_of(s, t) -> bool:
+    return set(s).issuperset(t)
+
+
+def set_eq(a, b) -> bool:
+    return set(a) == set(b)
+
+
+def set_len(s) -> int:
+    return len(set(s))
+
+
+def hour(t: float) -> int:
+    return int(t // 3600 % 24)
+
+
+def weekday(t: float) -> int:
+    """ISO weekday, 1 (Monday) to 7; 1970-01-01 was a Thursday."""
+    return int((t // 86400 + 3) % 7) + 1
+
+
+def lower(s: str) -> str:
+    return s.lower()
+
+
+def length(x) -> int:
+    return len(x)
