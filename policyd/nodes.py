@@ -7,7 +7,6 @@ the checker, which produces its own checked form for code generation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +115,7 @@ class PolicyDecl:
     span: Span
 
 
-Decl = Union[PrincipalDecl, ContextDecl, RoleDecl, ResourceDecl, ConstDecl, PolicyDecl]
+Decl = PrincipalDecl | ContextDecl | RoleDecl | ResourceDecl | ConstDecl | PolicyDecl
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,4 +205,4 @@ class Owns:
     span: Span
 
 
-Expr = Union[Literal, SetLit, Root, Attr, ConstRef, Call, Unary, Binary, Has, Is, Owns]
+Expr = Literal | SetLit | Root | Attr | ConstRef | Call | Unary | Binary | Has | Is | Owns

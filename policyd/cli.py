@@ -1,0 +1,118 @@
+"""The `policyd` command: check, eval, compile (serve and test land with their issues).
+
+Exit status: 0 success, 1 policy errors, 2 usage errors (argparse's own, a
+request that is not valid JSON or not a valid request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .compiler import compile_path
+from .diagnostics import PolicyError
+from .engine import Engine
+from .models import RequestError
+
+EXIT_OK, EXIT_POLICY, EXIT_USAGE = 0, 1, 2
+
+
+def _print_policy_error(exc: PolicyError, fmt: str = "text") -> None:
+    if fmt == "json":
+        print(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in exc.diagnostics]},
+                         indent=2))
+        return
+    print(exc.render(), file=sys.stderr)
+    errors = sum(d.is_error for d in exc.diagnostics)
+    warnings = len(exc.diagnostics) - errors
+    print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}",
+          file=sys.stderr)
+
+
+def cmd_check(args) -> int:
+    try:
+        ps = compile_path(args.path)
+    except PolicyError as exc:
+        _print_policy_error(exc, args.format)
+        return EXIT_POLICY
+    warnings = ps.warnings
+    if args.format == "json":
+        print(json.dumps({"ok": True, "policy_version": ps.version,
+                          "diagnostics": [d.to_dict() for d in warnings]}, indent=2))
+        return EXIT_OK
+    for w in warnings:
+        print(w.render(ps.checked.sources), file=sys.stderr)
+    rules = sum(len(r) for r in ps.checked.rules.values())
+    print(f"ok: {len(ps.checked.sources)} files, {len(ps.checked.resources)} resource types, "
+          f"{rules} rules, {len(warnings)} warning{'s' * (len(warnings) != 1)} ({ps.version})")
+    return EXIT_OK
+
+
+def _read_requests(source: str):
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                         f"column {exc.colno}") from None
+
+
+def cmd_eval(args) -> int:
+    try:
+        engine = Engine.from_path(args.path)
+    except PolicyError as exc:
+        _print_policy_error(exc)
+        return EXIT_POLICY
+    try:
+        data = _read_requests(args.request)
+        many = isinstance(data, list)
+        decisions = [engine.check(r, explain=args.explain).to_dict()
+                     for r in (data if many else [data])]
+    except (ValueError, RequestError) as exc:
+        print(f"policyd eval: invalid request: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(decisions if many else decisions[0], indent=2))
+    return EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    try:
+        ps = compile_path(args.path)
+    except PolicyError as exc:
+        _print_policy_error(exc)
+        return EXIT_POLICY
+    sys.stdout.write(ps.source)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="policyd", description="Policy-as-code authorization "
+                                     "for APIs: check, evaluate and compile policy sets.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("check", help="parse and check a policy set; print diagnostics")
+    p.add_argument("path", help="a .policy file or a directory of them")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=cmd_check)
+    p = sub.add_parser("eval", help="decide a request (JSON object, or a list of them)")
+    p.add_argument("path", help="a .policy file or a directory of them")
+    p.add_argument("request", help="request JSON file, or - for standard input")
+    p.add_argument("--explain", action="store_true", help="list every rule that held")
+    p.set_defaults(run=cmd_eval)
+    p = sub.add_parser("compile", help="print the Python source generated for a policy set")
+    p.add_argument("path", help="a .policy file or a directory of them")
+    p.set_defaults(run=cmd_compile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
