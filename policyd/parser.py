@@ -139,7 +139,7 @@ class _ToAst(Transformer):
     def expr_list(self, *exprs):
         return tuple(exprs)
 
-    def limit_rule(self, targets, count, duration, burst, keys, condition):
+    def limit_rule(self, _limit, targets, count, duration, burst, keys, condition):
         text = duration.value
         period = float(text[:-1]) * DURATION_UNITS[text[-1]]
         spec = n.LimitSpec(self._number(count), period, text, burst, keys)

@@ -1,0 +1,169 @@
+"""Hypothesis strategies: valid requests for a checked schema, and small random policies."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from policyd.checked import CheckedSet, EntitySchema
+
+WORDS = ["alice", "bob", "carol", "t1", "t2", "a", "b", "KP", "legal", "deploy-web", "x*y", ""]
+IPS = ["10.1.2.3", "10.200.0.1", "192.168.4.4", "203.0.113.9", "::ffff:10.1.2.3", "2001:db8::1",
+       "fd00::5", "172.16.0.1"]
+TIMES = ["2026-11-22T10:00:00Z", "2026-11-21T23:59:59+02:00", "2026-11-23T07:30:00Z",
+         "2026-11-28T18:00:00-05:00", "2026-01-01T00:00:00.5Z"]
+NUMBERS = st.one_of(st.integers(-3, 1000), st.sampled_from([0.5, 499.99, 500.0, 2.0, -1.5]))
+
+
+def value(t: str, roles: list[str]):
+    if t == "string":  # half the time from a small pool, so equalities (tenants, owners) hold
+        return st.one_of(st.sampled_from(["t1", "alice", "legal"]), st.sampled_from(WORDS))
+    if t == "number":
+        return NUMBERS
+    if t == "bool":
+        return st.booleans()
+    if t == "ip":
+        return st.sampled_from(IPS)
+    if t == "time":
+        return st.sampled_from(TIMES)
+    if t == "set<number>":
+        return st.lists(NUMBERS, max_size=3)
+    return st.lists(st.sampled_from(WORDS), max_size=3)
+
+
+def attrs(schema: EntitySchema, roles: list[str]):
+    required, optional = {}, {}
+    for a in schema.attrs:
+        if a.name == "roles":
+            strat = st.lists(st.sampled_from(roles + ["intruder"]), max_size=3)
+        elif a.name in ("scopes",):
+            strat = st.lists(st.sampled_from(["tenants:read", "tenants:suspend", "jobs:run"]),
+                             max_size=3)
+        else:
+            strat = value(a.type, roles)
+        (optional if a.optional else required)[a.name] = strat
+    return st.fixed_dictionaries(required, optional=optional)
+
+
+@st.composite
+def requests(draw, cs: CheckedSet):
+    roles = sorted(cs.roles)
+    ptype = draw(st.sampled_from(sorted(cs.principals)))
+    rtype = draw(st.sampled_from(sorted(cs.resources)))
+    res = cs.resources[rtype]
+    action = draw(st.sampled_from(list(res.actions) + ["undeclared_action"]))
+    request = {
+        "principal": {"type": ptype, "id": draw(value("string", roles)),
+                      "attrs": draw(attrs(cs.principals[ptype], roles))},
+        "action": action,
+        "resource": {"type": rtype, "id": draw(st.sampled_from(WORDS)),
+                     "attrs": draw(attrs(res, roles))},
+    }
+    if cs.context is not None:
+        request["context"] = draw(attrs(cs.context, roles))
+    fields = ["id", "type", "bogus"] + list(res.fields)
+    if draw(st.booleans()):
+        request["write_fields"] = draw(st.lists(st.sampled_from(fields), max_size=3))
+    return request
+
+
+# ---- small random policies over a fixed schema -------------------------------------
+
+SCHEMA = """
+principal User {
+  roles: set<string>
+  tenant: string
+  level: number
+  active: bool
+  dept?: string
+}
+principal Bot {
+  scopes: set<string>
+  tenant: string
+}
+context {
+  ip: ip
+  time: time
+  country?: string
+}
+role r1
+role r2 extends r1
+role r4
+role r3 extends r2, r4
+resource Doc owned by owner {
+  owner: string
+  tenant: string
+  size: number
+  labels: set<string>
+  note?: string
+  public: bool
+  actions read, write, delete, share
+}
+const big = 10
+const nets = [ip("10.0.0.0/8"), ip("2001:db8::/32")]
+const words = ["a", "b"]
+"""
+ACTIONS = ["read", "write", "delete", "share"]
+FIELDS = ["id", "owner", "tenant", "size", "labels", "note", "public"]
+
+ATOMS = [
+    "principal.tenant == resource.tenant", "principal.tenant != resource.tenant",
+    "resource.size < 500", "resource.size >= big * 2", "resource.size + 1 > big",
+    "principal has level and principal.level >= resource.size",
+    "principal is r1", "principal is r2", "principal is r3", "principal is r4",
+    "principal owns resource", "resource.public", "not resource.public",
+    'resource has note and resource.note like "a*"', 'resource has note and resource.note like "*y"',
+    "context.ip in nets", 'context.ip in ip("10.1.0.0/16")',
+    'context.ip == ip("10.1.2.3")', "hour(context.time) < 12", "weekday(context.time) >= 6",
+    'resource.labels contains "a"', "resource.labels contains_any words",
+    "resource.labels contains_all words", 'principal.tenant in ["t1", "t2"]',
+    "len(resource.labels) > 1", 'lower(resource.owner) == "alice"', 'action == "read"',
+    'action in ["read", "share"]', "true", "false", 'principal.type == "Bot"',
+    'context has country and context.country == "KP"', 'principal has active and principal.active',
+    'principal has scopes and principal.scopes contains "jobs:run"',
+    "resource.id == principal.id", 'context.time > time("2026-11-22T00:00:00Z")',
+    'not (principal has dept) or principal.dept == "legal"',
+    'principal has dept and (principal.dept == "legal" or principal.dept == "x*y")',
+]
+
+
+def bool_exprs(depth: int = 2):
+    atom = st.sampled_from(ATOMS)
+    if depth == 0:
+        return atom
+    sub = bool_exprs(depth - 1)
+    return st.one_of(
+        atom,
+        st.tuples(sub, sub).map(lambda p: f"({p[0]}) and ({p[1]})"),
+        st.tuples(sub, sub).map(lambda p: f"({p[0]}) or ({p[1]})"),
+        sub.map(lambda e: f"not ({e})"),
+    )
+
+
+def _targets(names: list[str]):
+    return st.one_of(st.just("*"), st.lists(st.sampled_from(names), min_size=1, max_size=3,
+                                            unique=True).map(", ".join))
+
+
+@st.composite
+def rules(draw):
+    effect = draw(st.sampled_from(["allow", "allow", "deny", "show", "write"]))
+    names = ACTIONS if effect in ("allow", "deny") else \
+        (FIELDS if effect == "show" else FIELDS[1:])
+    text = f"{effect} {draw(_targets(names))}"
+    if draw(st.booleans()):
+        text += f" when {draw(bool_exprs())}"
+    if draw(st.integers(0, 3)) == 0:
+        text += f" unless {draw(bool_exprs(1))}"
+    return text
+
+
+@st.composite
+def policies(draw):
+    blocks = []
+    for b in range(draw(st.integers(1, 2))):
+        body = []
+        for i, rule in enumerate(draw(st.lists(rules(), min_size=1, max_size=7))):
+            label = f"rule{i}: " if draw(st.booleans()) else ""
+            body.append("  " + label + rule)
+        blocks.append(f"policy p{b} for Doc {{\n" + "\n".join(body) + "\n}\n")
+    return SCHEMA + "\n".join(blocks)

@@ -1,0 +1,54 @@
+"""The compiled engine must agree with the AST-walking reference on every decision field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policyd import Engine, compile_text
+from policyd.compiler import compile_path, read_sources
+from policyd.parser import parse
+
+from .reference import Reference
+from .strategies import policies, requests
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "policies" / "examples"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def _compare(engine: Engine, ref: Reference, request: dict) -> None:
+    for explain in (False, True):
+        got = engine.check(request, explain=explain)
+        want = ref.decide(request, explain=explain)
+        assert {"allowed": got.allowed, "reasons": list(got.reasons),
+                "visible_fields": list(got.visible_fields)} == want, (request, explain)
+
+
+@pytest.mark.parametrize("example", ["orders", "documents", "admin"])
+def test_examples_agree_with_reference(example):
+    path = EXAMPLES / example
+    sources = read_sources(path)
+    ref = Reference([parse(text, name) for name, text in sources.items()], NOW)
+    engine = Engine(compile_path(path), clock=NOW.timestamp)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(requests(engine.policy_set.checked))
+    def run(request):
+        _compare(engine, ref, request)
+
+    run()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data(), policies())
+def test_generated_policies_agree_with_reference(data, text):
+    ps = compile_text(text, "gen.policy")
+    engine = Engine(ps, clock=NOW.timestamp)
+    ref = Reference([parse(text, "gen.policy")], NOW)
+    for _ in range(25):
+        _compare(engine, ref, data.draw(requests(ps.checked)))
