@@ -58,6 +58,13 @@ def requests(draw, cs: CheckedSet):
         "resource": {"type": rtype, "id": draw(st.sampled_from(WORDS)),
                      "attrs": draw(attrs(res, roles))},
     }
+    pattrs, rattrs = request["principal"]["attrs"], request["resource"]["attrs"]
+    for name in list(rattrs):  # half the time, the same tenant/team/department as the caller
+        if name in pattrs and draw(st.booleans()):
+            rattrs[name] = pattrs[name]
+    if res.owner and draw(st.booleans()):
+        pid = request["principal"]["id"]
+        rattrs[res.owner] = [pid] if isinstance(rattrs[res.owner], list) else pid
     if cs.context is not None:
         request["context"] = draw(attrs(cs.context, roles))
     fields = ["id", "type", "bogus"] + list(res.fields)
