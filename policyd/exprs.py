@@ -149,10 +149,12 @@ class ExprChecker:
         name = e.name.value
         if name in self.s.constants:
             return self.s.constants[name]
-        hint = did_you_mean(name, self.s.constants)
-        if hint is None and not self.s.const_only and self._attr_owner(name):
-            hint = f"did you mean `{self._attr_owner(name)}.{name}`?"
+        hint = did_you_mean(name, self.s.constants) or self._owner_hint(name)
         return self.error(e.span, "E306", f"unknown name `{name}`", hint)
+
+    def _owner_hint(self, name: str) -> str | None:
+        owner = None if self.s.const_only else self._attr_owner(name)
+        return f"did you mean `{owner}.{name}`?" if owner else None
 
     def _attr_owner(self, name: str) -> str | None:
         if self.s.resource and name in self.s.resource.by_name:
@@ -165,9 +167,8 @@ class ExprChecker:
 
     def _attr(self, e: n.Attr, facts) -> IR:
         if not isinstance(e.obj, n.Root) or e.obj.name == "action":
-            self.expr(e.obj, facts)
-            return self.error(e.name.span, "E307", "only principal, resource and context have "
-                              "attributes")
+            return self.error(e.span, "E307", f"`.{e.name.value}`: only principal, resource "
+                              "and context have attributes", self._owner_hint(e.name.value))
         if self.s.const_only:
             return self.error(e.span, "E304", "a constant's value must be a literal")
         entity, attr = e.obj.name, e.name.value

@@ -6,6 +6,8 @@ Context-specific phrases come from small broken examples (lark's
 
 from __future__ import annotations
 
+import functools
+
 from lark import Lark, UnexpectedInput
 from lark.exceptions import UnexpectedCharacters
 
@@ -36,6 +38,7 @@ _EXAMPLES = {
     "expected `by` and the ownership attribute after `owned`": ["resource R owned o {"],
 }
 
+_COMPARISONS = {"EQ", "NE", "LT", "LE", "GT", "GE"}
 _CHAR_HINTS = {
     "'": "strings use double quotes: \"like this\"",
     "&": "use `and`",
@@ -47,7 +50,8 @@ _CHAR_HINTS = {
 _TOKEN_HINTS = {
     "=": "use `==` to compare",
     "&&": "use `and`",
-    "==": "comparisons do not chain: join them with `and`",
+    **{op: "comparisons do not chain: join them with `and`"
+       for op in ("==", "!=", "<", "<=", ">", ">=")},
     "||": "use `or`",
 }
 
@@ -73,11 +77,34 @@ def _alternatives(names: set[str], parser: Lark) -> str:
     return ", ".join(texts[:-1]) + " or " + texts[-1]
 
 
+@functools.cache
+def _label_table(parser: Lark) -> dict[tuple[int, str | None], str]:
+    """(LALR state, token type) -> label, from the broken examples; built once.
+    Matching on the state number alone (not lark's stack depth) finds a mistake
+    wherever in the file it happens."""
+    table: dict[tuple[int, str | None], str] = {}
+    for label, examples in _EXAMPLES.items():
+        for example in examples:
+            try:
+                parser.parse(example)
+            except UnexpectedInput as ut:
+                state = getattr(ut, "state", None)
+                if state is None:
+                    continue
+                token = getattr(ut, "token", None)
+                table.setdefault((state.position, getattr(token, "type", None)), label)
+                table.setdefault((state.position, None), label)
+    return table
+
+
 def _label(exc: UnexpectedInput, parser: Lark) -> str | None:
-    try:
-        return exc.match_examples(parser.parse, _EXAMPLES, use_accepts=True)
-    except Exception:  # a label is a nicety; the generic message stands without it
+    state = getattr(exc, "state", None)
+    if state is None:
         return None
+    table = _label_table(parser)
+    token = getattr(exc, "token", None)
+    return table.get((state.position, getattr(token, "type", None))) or \
+        table.get((state.position, None))
 
 
 def describe_syntax_error(exc: UnexpectedInput, text: str, parser: Lark) -> tuple[str, str | None]:
@@ -89,14 +116,16 @@ def describe_syntax_error(exc: UnexpectedInput, text: str, parser: Lark) -> tupl
     token = getattr(exc, "token", None)
     found = "the end of the file" if token is None or token.type == "$END" else f"`{token.value}`"
     expected = set(getattr(exc, "expected", None) or getattr(exc, "accepts", None) or ())
-    if token is not None and "NAME" in expected and token.value.isidentifier() \
-            and token.type != "NAME" and token.type != "$END":
-        return (f"`{token.value}` is a keyword and cannot be used as a name",
-                "rename it; docs/language.md lists the keywords")
     label = _label(exc, parser)
     hint = _TOKEN_HINTS.get(token.value) if token is not None and token.type != "$END" else None
     if label:
         return f"{label}, found {found}", hint
+    if token is not None and token.type in _COMPARISONS and not expected & _COMPARISONS:
+        return f"unexpected {found} after a comparison", hint
+    if token is not None and "NAME" in expected and token.value.isidentifier() \
+            and token.type != "NAME" and token.type != "$END":
+        return (f"`{token.value}` is a keyword and cannot be used as a name",
+                "rename it; docs/language.md lists the keywords")
     if expected:
         return f"expected {_alternatives(expected, parser)}, found {found}", hint
     return f"unexpected {found}", hint
