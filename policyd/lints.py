@@ -64,6 +64,8 @@ def _at(res) -> CheckedRule:
 
 def _rule_warnings(r: CheckedRule, owner: str | None, blocked: set[str]) -> list[Diagnostic]:
     out = []
+    if r.effect in ("allow", "deny") and not r.actions:
+        return out  # every action it named is undeclared: that error says enough
     if r.effect == "allow" and r.cond is None:
         out.append(_warn(r, "W201", f"`{r.name}` allows {_list(r.actions)} to everyone",
                          "add a `when` condition, or write `when true` if that is the intent"))

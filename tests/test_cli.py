@@ -1,0 +1,117 @@
+"""The policyd command: output and exit codes (0 ok, 1 policy errors, 2 usage errors)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from policyd.cli import main
+
+from .conftest import EXAMPLES, ROOT
+
+ORDERS = str(EXAMPLES / "orders")
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_ok(capsys):
+    code, out, err = run(capsys, "check", ORDERS)
+    assert code == 0 and out.startswith("ok: 3 files, 1 resource types, 14 rules, 0 warnings")
+
+
+def test_check_reports_every_error_with_caret(capsys, tmp_path):
+    bad = tmp_path / "bad.policy"
+    bad.write_text("resource R { x: string actions read }\npolicy p for R {\n"
+                   "  allow read when resource.y == 1\n  allow raed\n}\n")
+    code, out, err = run(capsys, "check", str(bad))
+    assert code == 1
+    assert f"{bad}:3:28: error[E311]: `R` declares no attribute `y`" in err
+    assert "3 |   allow read when resource.y == 1\n" + " " * 31 + "^\n" in err
+    assert f"{bad}:4:9: error[E118]: `R` declares no action `raed`" in err
+    assert "hint: did you mean `read`?" in err
+    assert "W201" not in err  # no lint noise about a rule whose only action is a typo
+    assert err.rstrip().endswith("2 errors, 1 warning")
+
+
+def test_check_json(capsys, tmp_path):
+    bad = tmp_path / "bad.policy"
+    bad.write_text("role a extends a\n")
+    code, out, _ = run(capsys, "check", "--format", "json", str(bad))
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False
+    assert data["diagnostics"][0]["code"] == "E112" and data["diagnostics"][0]["line"] == 1
+
+
+def test_check_prints_warnings_and_succeeds(capsys, tmp_path):
+    p = tmp_path / "w.policy"
+    p.write_text("resource R { x: string actions read }\npolicy p for R { allow read }\n")
+    code, out, err = run(capsys, "check", str(p))
+    assert code == 0 and "warning[W201]" in err and "2 warnings" in out
+
+
+def test_eval_prints_the_decision(capsys):
+    code, out, _ = run(capsys, "eval", ORDERS, str(EXAMPLES / "orders/requests/owner-reads.json"))
+    decision = json.loads(out)
+    assert code == 0 and decision["allowed"] is True
+    assert decision["visible_fields"] == ["id", "status", "total", "card_last4"]
+
+
+def test_eval_explain_and_lists(capsys, tmp_path):
+    one = json.loads((EXAMPLES / "orders/requests/owner-reads.json").read_text())
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps([one, {**one, "action": "delete"}]))
+    code, out, _ = run(capsys, "eval", "--explain", ORDERS, str(many))
+    decisions = json.loads(out)
+    assert code == 0 and [d["allowed"] for d in decisions] == [True, False]
+    assert "orders.owner_access" in decisions[0]["reasons"]
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "is not valid JSON"),
+    ('{"principal": {"type": "User", "id": "a"}}', "action: Field required"),
+    ('"read"', "a request must be an object"),
+])
+def test_eval_bad_requests_are_usage_errors(capsys, tmp_path, content, message):
+    f = tmp_path / "r.json"
+    f.write_text(content)
+    code, out, err = run(capsys, "eval", ORDERS, str(f))
+    assert code == 2 and out == "" and message in err and "Traceback" not in err
+
+
+def test_eval_from_stdin():
+    request = (EXAMPLES / "orders/requests/shadow-endpoint.json").read_text()
+    proc = subprocess.run([sys.executable, "-m", "policyd", "eval", ORDERS, "-"], input=request,
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["reasons"] == ["unknown_action"]
+
+
+def test_compile_prints_generated_source(capsys):
+    code, out, _ = run(capsys, "compile", ORDERS)
+    assert code == 0 and out.startswith("# policyd: generated code for")
+    compile(out, "generated", "exec")
+
+
+def test_policy_errors_exit_1_everywhere(capsys, tmp_path):
+    bad = tmp_path / "b.policy"
+    bad.write_text("policy p for Missing {}\n")
+    for argv in (("check", str(bad)), ("compile", str(bad)), ("eval", str(bad), "-")):
+        assert run(capsys, *argv)[0] == 1
+
+
+def test_missing_path_is_a_policy_error(capsys, tmp_path):
+    code, _, err = run(capsys, "check", str(tmp_path / "nope"))
+    assert code == 1 and "no such policy file or directory" in err
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["check"], ["eval", ORDERS]])
+def test_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
