@@ -23,11 +23,11 @@ from .checked import (
     EntitySchema,
     Op,
     Read,
-    is_set,
 )
 from .codewriter import CodeWriter, safe_comment
 
 ARGS = "pid, P, rid, R, C, pt"
+ALLOW_BITS = 20  # a decider's allow outcome: visible mask << ALLOW_BITS | index of the rule
 _INFIX = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
           "add": "+", "sub": "-", "mul": "*"}
 _CALLS = {"ip_in": "_rt.ip_in", "ip_in_any": "_rt.ip_in_any", "set_eq": "_rt.set_eq",
@@ -45,12 +45,16 @@ class Generated:
     visibility: dict[str, str]  # type -> function returning the mask of visible fields
     writable: dict[str, str]  # type -> function returning the mask of writable fields
     conditions: dict[str, str]  # full rule name -> per-rule condition function
+    explain_source: str  # the per-rule condition functions: compiled on first use (explain)
+    explain_linemap: dict[int, tuple[str, int]]
 
 
 class _Gen:
     def __init__(self, cs: CheckedSet, name: str):
         self.cs, self.name = cs, name
         self.w = CodeWriter()
+        self.explain = CodeWriter()  # per-rule conditions, for explain and coverage only
+        self.shared: dict[str, str] = {}  # condition text -> local already holding it
         self.consts: dict[object, str] = {}
         self.const_lines: list[str] = []
         self.roles_required = bool(cs.principals) and all(
@@ -83,6 +87,7 @@ class _Gen:
 
     def op(self, ir: Op, action: str | None) -> str:
         a = [self.expr(x, action) for x in ir.args]
+        a = [self.shared.get(x, x) for x in a] if ir.op == "not" else a
         op = ir.op
         if op in ("and", "or"):
             return f"({a[0]} {op} {a[1]})"
@@ -126,53 +131,63 @@ class _Gen:
         return None
 
     def cond(self, rule: CheckedRule, action: str | None) -> str:
-        return "True" if rule.cond is None else self.expr(rule.cond, action)
+        if rule.cond is None:
+            return "True"
+        text = self.expr(rule.cond, action)
+        return self.shared.get(text, text)
 
     # ---- validators --------------------------------------------------------------
 
     def validator(self, fn: str, schema: EntitySchema) -> None:
-        converts = any(a.type in (IP, TIME) for a in schema.attrs)
+        """Exact types, every required attribute, nothing undeclared. Failures raise and the
+        engine explains them; the success path is one combined test per kind of value."""
         supplies_time = schema.kind == "context" and any(
             a.name == "time" and a.type == TIME for a in schema.attrs)
+        converts = supplies_time or any(a.type in (IP, TIME) for a in schema.attrs)
+        optional = [a for a in schema.attrs if a.optional or (supplies_time and a.name == "time")]
+        required = [a for a in schema.attrs if a not in optional]
+        count = " + ".join([str(len(required))] + [f"({a.name!r} in a)" for a in optional])
         self.w.comment(f"{schema.kind} {schema.name}: exact attribute types, nothing undeclared")
         with self.w.origin(schema.file, schema.line):
             self.w.line(f"def {fn}(a, now):")
             with self.w.indent():
-                self.w.line("if type(a) is not dict: raise _rt.Invalid")
-                self.w.line("o = dict(a)" if converts or supplies_time else "o = a")
+                self.w.line(f"if type(a) is not dict or len(a) != {count}: raise _rt.Invalid")
+                scalars = [self._scalar_test(f"a[{a.name!r}]", a.type) for a in required
+                           if a.type in (STRING, BOOL, NUMBER)]
+                if scalars:
+                    self.w.line(f"if {' or '.join(scalars)}: raise _rt.Invalid")
+                self.w.line("o = dict(a)" if converts else "o = a")
                 if supplies_time:
                     self.w.line("if 'time' not in a: o['time'] = now()")
-                required = 0
-                for spec in schema.attrs:
-                    supplied = supplies_time and spec.name == "time"
-                    if spec.optional or supplied:
-                        self.w.line(f"if {spec.name!r} in a:")
-                        with self.w.indent():
-                            self._check_value(spec)
-                    else:
-                        required += 1
+                for spec in required:
+                    if spec.type not in (STRING, BOOL, NUMBER):
                         self._check_value(spec)
-                optional = [s.name for s in schema.attrs if s.optional
-                            or (supplies_time and s.name == "time")]
-                counted = " + ".join([str(required)] + [f"({n!r} in a)" for n in optional])
-                self.w.line(f"if len(a) != {counted}: raise _rt.Invalid")
+                for spec in optional:
+                    self.w.line(f"if {spec.name!r} in a:")
+                    with self.w.indent():
+                        self._check_value(spec)
                 self.w.line("return o")
         self.w.line()
 
+    @staticmethod
+    def _scalar_test(v: str, t: str) -> str:
+        """An expression true when `v` is NOT of type `t` (numbers: int or finite float)."""
+        if t == STRING:
+            return f"type({v}) is not str"
+        if t == BOOL:
+            return f"type({v}) is not bool"
+        return f"not _rt.is_number({v})"
+
     def _check_value(self, spec) -> None:
         key = repr(spec.name)
-        self.w.line(f"v = a[{key}]")
         t = spec.type
-        if t == STRING:
-            self.w.line("if type(v) is not str: raise _rt.Invalid")
-        elif t == BOOL:
-            self.w.line("if type(v) is not bool: raise _rt.Invalid")
-        elif t == NUMBER:
-            self.w.line("if not _rt.is_number(v): raise _rt.Invalid")
+        if t in (STRING, BOOL, NUMBER):
+            self.w.line(f"if {self._scalar_test(f'a[{key}]', t)}: raise _rt.Invalid")
         elif t in (IP, TIME):
-            self.w.line(f"o[{key}] = _rt.{t}(v)")
-        elif is_set(t):
-            self.w.line("if type(v) not in _rt.SEQUENCES: raise _rt.Invalid")
+            self.w.line(f"o[{key}] = _rt.{t}(a[{key}])")
+        else:
+            self.w.line(f"v = a[{key}]")
+            self.w.line("if type(v) is not list and type(v) not in SEQUENCES: raise _rt.Invalid")
             check = "type(x) is not str" if t == "set<string>" else "not _rt.is_number(x)"
             self.w.line("for x in v:")
             with self.w.indent():
@@ -180,57 +195,119 @@ class _Gen:
 
     # ---- rules -----------------------------------------------------------------
 
-    def decider(self, fn: str, res: EntitySchema, action: str) -> None:
-        """Denies (all that hold), else the first allow that holds, else default deny."""
+    def decider(self, fn: str, res: EntitySchema, action: str, allow_index: dict) -> None:
+        """Denies (all that hold) as a tuple, else `mask << ALLOW_BITS | index` of the first
+        allow that holds (mask: the visible fields), else None for default deny."""
         rules = self.cs.rules.get(res.name, ())
         denies = [r for r in rules if r.effect == "deny" and action in r.actions]
         allows = [r for r in rules if r.effect == "allow" and action in r.actions]
-        self.w.comment(f"{res.name}.{action}: the denies that held (tuple), else the first allow "
-                       "(str), else None")
+        self.w.comment(f"{res.name}.{action}: the denies that held (tuple), else the first "
+                       "allow and the visible fields (int), else None")
         self.w.line(f"def {fn}({ARGS}):")
         with self.w.indent():
             self.w.line("d = None")
+            plan = self.shared_conditions(res, action, denies, allows)
             for i, r in enumerate(denies):
                 with self.w.origin(r.file, r.line):
                     self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
+                    for text in self._evaluated(r, action):
+                        if text in plan and text not in self.shared:
+                            self.w.line(f"{plan[text]} = {text}")
+                            self.shared[text] = plan[text]  # usable from here on
                     self.w.line(f"if {self.cond(r, action)}:")
                     with self.w.indent():
                         self.w.line(f"d = ({r.name!r},)" if i == 0 else
                                     f"d = ({r.name!r},) if d is None else d + ({r.name!r},)")
             self.w.line("if d is not None: return d")
+            # past this point every deny condition is false: an allow that repeats one, or an
+            # earlier allow, can never be the first to hold (dead branches are left out)
+            known = {self.cond(r, action) for r in denies}
+            live = []
             for r in allows:
+                text = self.cond(r, action)
+                if text not in known:
+                    known.add(text)
+                    live.append(r)
+            for i, r in enumerate(live):
                 with self.w.origin(r.file, r.line):
                     self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
-                    self.w.line(f"if {self.cond(r, action)}: return {r.name!r}")
-            self.w.line("return None")
+                    self.w.line(f"{'if' if i == 0 else 'elif'} {self.cond(r, action)}: "
+                                f"a = {allow_index[r.name]}")
+            self.w.line("else: return None" if live else "return None")
+            if live:
+                self.visible_mask(res, action, {self.cond(r, action) for r in denies})
+                self.w.line(f"return m << {ALLOW_BITS} | a")
+            self.shared = {}
         self.w.line()
 
+    def shared_conditions(self, res: EntitySchema, action: str, denies, allows) -> dict:
+        """Deny conditions that a later allow or show rule repeats: every deny condition is
+        evaluated anyway, and a whole condition is pure and safe anywhere (its guards are
+        inside it), so each is computed once into a local `hN`."""
+        later = [r for r in allows] + [r for r in self.cs.rules.get(res.name, ())
+                                       if r.effect == "show"]
+        repeated = {self.expr(r.cond, action) for r in later if r.cond is not None}
+        out: dict[str, str] = {}
+        for r in denies:
+            for text in self._evaluated(r, action):
+                if text in repeated and text not in out:
+                    out[text] = f"h{len(out)}"
+        return out
+
+    def _evaluated(self, rule: CheckedRule, action: str) -> list[str]:
+        """Whole expressions a rule's condition always evaluates: the condition, and for a
+        pure `unless U` (`not U`) also U. Operand first, so it is assigned before use."""
+        if rule.cond is None:
+            return []
+        out = [self.expr(rule.cond, action)]
+        if isinstance(rule.cond, Op) and rule.cond.op == "not":
+            out.insert(0, self.expr(rule.cond.args[0], action))
+        return out
+
+    def visible_mask(self, res: EntitySchema, action: str | None, false=frozenset()) -> None:
+        """`m`: bit i set when field i of ("id", *attributes) is visible; id always is.
+        Conditions in `false` are known not to hold here; their rules are left out."""
+        fields = ("id",) + res.fields
+        shows = [r for r in self.cs.rules.get(res.name, ()) if r.effect == "show"]
+        if not shows:
+            self.w.line(f"m = {(1 << len(fields)) - 1}  # no show rule: every field")
+            return
+        self.w.line("m = 1")
+        seen: set[tuple[str, int]] = set()
+        for r in shows:
+            bits = sum(1 << fields.index(f) for f in r.fields)
+            text = self.cond(r, action)
+            if text in false or (text, bits) in seen:
+                continue
+            seen.add((text, bits))
+            with self.w.origin(r.file, r.line):
+                # the mask only grows: a rule whose fields are all visible already is skipped
+                skip = f"m & {bits} != {bits} and " if r.cond is not None else ""
+                self.w.line(f"if {skip}{self.cond(r, action)}: m |= {bits}  # {r.name}")
+
     def mask_function(self, fn: str, res: EntitySchema, effect: str) -> None:
-        """Bit i set: field i of `id` + the declared attributes is granted by some rule."""
+        """The fields granted by `show` (or `write`) rules as a bit mask, any action."""
         fields = ("id",) + res.fields
         self.w.comment(f"{res.name}: fields granted by `{effect}` rules, as a bit mask")
         self.w.line(f"def {fn}({ARGS}, act):")
         with self.w.indent():
-            if effect == "show" and not any(r.effect == "show"
-                                            for r in self.cs.rules.get(res.name, ())):
-                self.w.line(f"return {(1 << len(fields)) - 1}  # no show rule: every field")
-                self.w.line()
-                return
-            self.w.line("m = 0")
-            for r in self.cs.rules.get(res.name, ()):
-                if r.effect != effect:
-                    continue
-                bits = sum(1 << fields.index(f) for f in r.fields)
-                with self.w.origin(r.file, r.line):
-                    self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
-                    self.w.line(f"if {self.cond(r, None)}: m |= {bits}")
+            if effect == "show":
+                self.visible_mask(res, None)
+            else:
+                self.w.line("m = 0")
+                for r in self.cs.rules.get(res.name, ()):
+                    if r.effect == "write":
+                        bits = sum(1 << fields.index(f) for f in r.fields)
+                        with self.w.origin(r.file, r.line):
+                            self.w.line(f"if {self.cond(r, None)}: m |= {bits}  # {r.name}")
             self.w.line("return m")
         self.w.line()
 
     def condition(self, fn: str, rule: CheckedRule) -> None:
-        with self.w.origin(rule.file, rule.line):
-            self.w.comment(f"{safe_comment(rule.file)}:{rule.line} {rule.name}")
-            self.w.line(f"def {fn}({ARGS}, act): return {self.cond(rule, None)}")
+        w = self.explain
+        with w.origin(rule.file, rule.line):
+            w.comment(f"{safe_comment(rule.file)}:{rule.line} {rule.name}")
+            w.line(f"def {fn}({ARGS}, act): return {self.cond(rule, None)}")
 
     # ---- the module ----------------------------------------------------------------
 
@@ -246,9 +323,11 @@ class _Gen:
             self.resource = res
             validators[f"resource:{res.name}"] = f"v_r{t}"
             self.validator(f"v_r{t}", res)
+            rules = self.cs.rules.get(res.name, ())
+            allow_index = {r.name: i for i, r in enumerate(rules)}
             for a, action in enumerate(res.actions):
                 deciders[(res.name, action)] = f"d_{t}_{a}"
-                self.decider(f"d_{t}_{a}", res, action)
+                self.decider(f"d_{t}_{a}", res, action, allow_index)
             visibility[res.name], writable[res.name] = f"show_{t}", f"write_{t}"
             self.mask_function(f"show_{t}", res, "show")
             self.mask_function(f"write_{t}", res, "write")
@@ -259,12 +338,16 @@ class _Gen:
         header = [
             f"# policyd: generated code for {safe_comment(self.name)} ({self.cs.version})",
             "# Policy values are written with repr(); names are generated, never policy text.",
-            "", *self.const_lines, "",
+            "SEQUENCES = _rt.SEQUENCES", *self.const_lines, "",
         ]
         offset = len(header)
         source = "\n".join(header) + "\n" + self.w.source()
         linemap = {line + offset: where for line, where in self.w.linemap.items()}
-        return Generated(source, linemap, validators, deciders, visibility, writable, conditions)
+        explain = "# per-rule conditions (explain, coverage): compiled on first use\n" + \
+            self.explain.source()
+        explain_linemap = {line + 1: where for line, where in self.explain.linemap.items()}
+        return Generated(source, linemap, validators, deciders, visibility, writable, conditions,
+                         explain, explain_linemap)
 
 
 def generate(cs: CheckedSet, name: str) -> Generated:

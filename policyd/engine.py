@@ -16,16 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .codegen import ALLOW_BITS
 from .compiler import PolicySet, compile_path
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
 from .validation import explain
 
 log = logging.getLogger("policyd.engine")
 
-_TOP_KEYS = frozenset({"principal", "action", "resource", "context", "write_fields", "dry_run"})
-_ENTITY_KEYS = frozenset({"type", "id", "attrs"})
 _EMPTY_DICT: dict = {}
 _CACHE_MAX = 4096
+ALLOW_MASK = (1 << ALLOW_BITS) - 1
 
 
 class Engine:
@@ -67,63 +67,69 @@ class Engine:
     # ---- the hot path ------------------------------------------------------------
 
     def check(self, request: dict | CheckRequest, explain: bool = False) -> Decision:
-        state = self._state
+        """Decide one request. Raises RequestError for an invalid request; any other
+        failure denies with reason `error` (fail closed)."""
+        ps, principals, resources, context_v, bits, role_names, deny_cache, allow_cache = \
+            self._state
         if type(request) is not dict:
             request = self._as_dict(request)
+        # Envelope and attributes, validated by counting keys and exact type tests; anything
+        # off goes to `explain`, which names the problem (the fast path never guesses).
         try:
-            parsed = self._parse(request, state)
-        except RequestError:
-            raise
+            p, r, action = request["principal"], request["resource"], request["action"]
+            ctx, wf, dry = request.get("context"), request.get("write_fields"), \
+                request.get("dry_run")
+            pattrs, rattrs = p.get("attrs"), r.get("attrs")
+            if len(request) != 3 + (ctx is not None) + (wf is not None) + (dry is not None) \
+                    or len(p) != 2 + (pattrs is not None) or len(r) != 2 + (rattrs is not None):
+                raise ValueError
+            ptype, pid, rtype, rid = p["type"], p["id"], r["type"], r["id"]
+            if type(pid) is not str or type(rid) is not str or type(action) is not str:
+                raise ValueError
+            now = self.clock
+            P = principals[ptype](_EMPTY_DICT if pattrs is None else pattrs, now)
+            if context_v is not None:
+                C = context_v(_EMPTY_DICT if ctx is None else ctx, now)
+            elif ctx:
+                raise ValueError
+            else:
+                C = _EMPTY_DICT
+            rv = resources.get(rtype)
+            R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs, now)
+            if wf is not None and (type(wf) is not list or not all(type(f) is str for f in wf)):
+                raise ValueError
+            if dry is not None and type(dry) is not bool:
+                raise ValueError
         except Exception:
-            raise RequestError(_explain(state[0], request)) from None
+            raise RequestError(_explain(ps, request)) from None
         try:
-            return self._decide(state, request, parsed, explain)
-        except Exception as exc:  # fail closed: never allow on an unexpected failure
-            return self._failed(state[0], exc)
-
-    def _parse(self, request: dict, state) -> tuple:
-        ps, principals, resources, context_v, *_ = state
-        if not _TOP_KEYS.issuperset(request):
-            raise ValueError
-        p, r, action = request["principal"], request["resource"], request["action"]
-        if not (_ENTITY_KEYS.issuperset(p) and _ENTITY_KEYS.issuperset(r)):
-            raise ValueError
-        ptype, pid, rtype, rid = p["type"], p["id"], r["type"], r["id"]
-        if type(ptype) is not str or type(pid) is not str or type(rtype) is not str \
-                or type(rid) is not str or type(action) is not str:
-            raise ValueError
-        now = self.clock
-        P = principals[ptype](p.get("attrs", _EMPTY_DICT), now)
-        ctx = request.get("context", _EMPTY_DICT)
-        if context_v is not None:
-            C = context_v(ctx, now)
-        elif type(ctx) is not dict or ctx:
-            raise ValueError
-        else:
-            C = _EMPTY_DICT
-        rv = resources.get(rtype)
-        R = rv(r.get("attrs", _EMPTY_DICT), now) if rv is not None else None
-        wf = request.get("write_fields")
-        if wf is not None and (type(wf) is not list or any(type(f) is not str for f in wf)):
-            raise ValueError
-        if type(request.get("dry_run", False)) is not bool:
-            raise ValueError
-        return pid, P, rtype, rid, R, C, ptype, action, wf
-
-    def _decide(self, state, request, parsed, explain_all: bool) -> Decision:
-        ps, _, _, _, bits, role_names, deny_cache, allow_cache = state
-        pid, P, rtype, rid, R, C, ptype, action, wf = parsed
-        warnings = _unknown_roles(P, role_names)
-        deciders = ps.deciders.get(rtype)
-        if deciders is None:
-            return self._plain(ps, False, "unknown_resource", warnings)
-        fn = deciders.get(action)
-        if fn is None:
-            return self._plain(ps, False, "unknown_action", warnings)
-        if explain_all:
-            return self._explained(ps, bits[rtype], parsed, warnings)
-        outcome = fn(pid, P, rid, R, C, ptype)
-        if type(outcome) is not str:  # a tuple of denies, or None for default deny
+            roles = P.get("roles")
+            warnings = EMPTY if not roles or role_names.issuperset(roles) else \
+                _unknown_roles(roles, role_names)
+            if R is None:
+                return self._plain(ps, "unknown_resource", warnings)
+            fn = ps.deciders[rtype].get(action)
+            if fn is None:
+                return self._plain(ps, "unknown_action", warnings)
+            if explain:
+                return self._explained(ps, bits[rtype], (pid, P, rtype, rid, R, C, ptype, action),
+                                       wf, warnings)
+            outcome = fn(pid, P, rid, R, C, ptype)
+            if type(outcome) is int:
+                if wf:
+                    refused = _refused_writes(ps, bits[rtype], (pid, P, rtype, rid, R, C, ptype,
+                                                                action), wf)
+                    if refused:
+                        return make_decision(False, FrozenList(refused), EMPTY, 0.0, ps.version,
+                                             warnings)
+                if warnings:
+                    return self._allowed(ps, rtype, outcome, warnings)
+                found = allow_cache.get(outcome)
+                if found is None:
+                    found = self._allowed(ps, rtype, outcome, EMPTY)
+                    if len(allow_cache) < _CACHE_MAX:
+                        allow_cache[outcome] = found
+                return found
             if warnings:
                 return make_decision(False, FrozenList(outcome or ("default_deny",)), EMPTY, 0.0,
                                      ps.version, warnings)
@@ -134,26 +140,19 @@ class Engine:
                 if len(deny_cache) < _CACHE_MAX:
                     deny_cache[outcome] = found
             return found
-        if wf:
-            refused = _refused_writes(ps, bits[rtype], parsed, wf)
-            if refused:
-                return make_decision(False, FrozenList(refused), EMPTY, 0.0, ps.version, warnings)
-        mask = ps.show[rtype](pid, P, rid, R, C, ptype, action) | 1
-        if warnings:
-            return make_decision(True, FrozenList((outcome,)),
-                                 FrozenList(ps.fields_of(rtype, mask)), 0.0, ps.version, warnings)
-        key = (outcome, mask)
-        found = allow_cache.get(key)
-        if found is None:
-            found = make_decision(True, FrozenList((outcome,)),
-                                  FrozenList(ps.fields_of(rtype, mask)), 0.0, ps.version)
-            if len(allow_cache) < _CACHE_MAX:
-                allow_cache[key] = found
-        return found
+        except Exception as exc:  # fail closed: never allow on an unexpected failure
+            return self._failed(ps, exc)
 
-    def _explained(self, ps: PolicySet, field_bits: dict, parsed, warnings) -> Decision:
+    @staticmethod
+    def _allowed(ps: PolicySet, rtype: str, outcome: int, warnings) -> Decision:
+        rule = ps.checked.rules[rtype][outcome & ALLOW_MASK]
+        visible = ps.fields_of(rtype, outcome >> ALLOW_BITS)
+        return make_decision(True, FrozenList((rule.name,)), FrozenList(visible), 0.0,
+                             ps.version, warnings)
+
+    def _explained(self, ps: PolicySet, field_bits: dict, parsed, wf, warnings) -> Decision:
         """Every rule that held: all denies, or all allows plus the show and write rules."""
-        pid, P, rtype, rid, R, C, ptype, action, wf = parsed
+        pid, P, rtype, rid, R, C, ptype, action = parsed
         held = {e: [] for e in ("deny", "allow", "show", "write")}
         for rule in ps.checked.rules.get(rtype, ()):
             applies = action in rule.actions or rule.effect in ("show", "write")
@@ -173,8 +172,8 @@ class Engine:
                              0.0, ps.version, warnings)
 
     @staticmethod
-    def _plain(ps: PolicySet, allowed: bool, reason: str, warnings) -> Decision:
-        return make_decision(allowed, FrozenList((reason,)), EMPTY, 0.0, ps.version, warnings)
+    def _plain(ps: PolicySet, reason: str, warnings) -> Decision:
+        return make_decision(False, FrozenList((reason,)), EMPTY, 0.0, ps.version, warnings)
 
     def _failed(self, ps: PolicySet, exc: Exception) -> Decision:
         where = _policy_location(ps, exc)
@@ -192,16 +191,13 @@ class Engine:
         return request  # explained (and refused) by the validation step
 
 
-def _unknown_roles(P: dict, role_names: frozenset) -> Any:
-    roles = P.get("roles")
-    if not roles or role_names.issuperset(roles):
-        return EMPTY
+def _unknown_roles(roles, role_names: frozenset) -> FrozenList:
     return FrozenList(f"unknown_role:{r}" for r in sorted(set(roles) - role_names))
 
 
 def _refused_writes(ps: PolicySet, field_bits: dict, parsed, wf: list[str]) -> list[str] | None:
     """`unknown_field:...` and `not_writable:...` for the fields no write rule grants."""
-    pid, P, rtype, rid, R, C, ptype, action, _ = parsed
+    pid, P, rtype, rid, R, C, ptype, action = parsed
     granted = ps.write[rtype](pid, P, rid, R, C, ptype, action)
     wanted = list(dict.fromkeys(wf))
     unknown = [f for f in wanted if f not in field_bits and f != "type"]
@@ -225,8 +221,9 @@ def _policy_location(ps: PolicySet, exc: Exception) -> str:
     tb = exc.__traceback__
     where = "engine"
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename.startswith("<policyd "):
-            found = ps.policy_location(tb.tb_lineno)
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith("<policyd "):
+            found = ps.policy_location(filename, tb.tb_lineno)
             if found:
                 where = f"{found[0]}:{found[1]}"
         tb = tb.tb_next

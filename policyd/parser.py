@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, Tree, UnexpectedInput, v_args
+from lark import Lark, Token, Transformer, UnexpectedInput, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF
 
 from . import nodes as n
@@ -32,8 +33,10 @@ def grammar_text() -> str:
 
 @functools.cache
 def lark_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="basic", propagate_positions=True,
-                maybe_placeholders=True)
+    """The LALR parser with the transformer applied at each reduction: no parse tree is
+    built and nothing recurses, however deep the input nests."""
+    return Lark(grammar_text(), parser="lalr", lexer="basic", maybe_placeholders=True,
+                transformer=_ToAst())
 
 
 @functools.cache
@@ -46,77 +49,88 @@ def reserved_words() -> frozenset[str]:
     return frozenset(words)
 
 
-def _span(file: str, item) -> n.Span:
-    return n.Span(file, getattr(item, "line", 1) or 1, getattr(item, "column", 1) or 1)
+class _TooDeep(Exception):
+    def __init__(self, span: n.Span):
+        self.span = span
+
+
+_current = threading.local()  # the file being parsed: one parser is shared by all threads
+
+
+def _span(tok: Token) -> n.Span:
+    return n.Span(_current.file, tok.line or 1, tok.column or 1)
+
+
+def _name(tok: Token) -> n.Name:
+    return n.Name(tok.value, _span(tok))
+
+
+def _number(tok: Token) -> int | float:
+    return float(tok.value) if "." in tok.value else int(tok.value)
+
+
+def _depth(node) -> int:
+    return _current.depth.get(id(node), 1)
+
+
+def _nested(node, *children):
+    """Record an expression's depth; refuse what generated Python could not nest."""
+    depth = 1 + max((_depth(c) for c in children), default=0)
+    if depth > MAX_DEPTH:
+        raise _TooDeep(node.span)
+    if depth > 1:
+        _current.depth[id(node)] = depth
+        _current.keep.append(node)  # ids stay unique while the parse lasts
+    return node
 
 
 @v_args(inline=True)
 class _ToAst(Transformer):
-    """Thin: each method builds one node; the grammar has already shaped the tree."""
-
-    def __init__(self, file: str):
-        super().__init__()
-        self.file = file
-
-    def _name(self, tok: Token) -> n.Name:
-        return n.Name(tok.value, _span(self.file, tok))
-
-    def _at(self, meta) -> n.Span:
-        return n.Span(self.file, getattr(meta, "line", 1), getattr(meta, "column", 1))
+    """Thin: each method builds one node from its children; spans come from tokens."""
 
     # declarations
     def start(self, *decls):
         return tuple(decls)
 
-    @v_args(meta=True, inline=True)
-    def principal_decl(self, meta, name, *attrs):
-        return n.PrincipalDecl(self._name(name), tuple(attrs), self._at(meta))
+    def principal_decl(self, _kw, name, *attrs):
+        return n.PrincipalDecl(_name(name), tuple(attrs), _span(name))
 
-    @v_args(meta=True, inline=True)
-    def context_decl(self, meta, *attrs):
-        return n.ContextDecl(tuple(attrs), self._at(meta))
+    def context_decl(self, kw, *attrs):
+        return n.ContextDecl(tuple(attrs), _span(kw))
 
-    @v_args(meta=True, inline=True)
-    def attr_decl(self, meta, name, optional, type_ref, sensitive):
-        return n.AttrDecl(self._name(name), type_ref, optional is not None, sensitive is not None,
-                          self._at(meta))
+    def attr_decl(self, name, optional, type_ref, sensitive):
+        return n.AttrDecl(_name(name), type_ref, optional is not None, sensitive is not None,
+                          _span(name))
 
-    @v_args(meta=True, inline=True)
-    def type_ref(self, meta, name, _lt, arg, _gt):
-        return n.TypeRef(n.Name(name.value, _span(self.file, name)),
-                         n.Name(arg.value, _span(self.file, arg)) if arg is not None else None,
-                         self._at(meta))
+    def type_ref(self, name, _lt, arg, _gt):
+        return n.TypeRef(_name(name), _name(arg) if arg is not None else None, _span(name))
 
-    @v_args(meta=True, inline=True)
-    def role_decl(self, meta, name, parents):
-        return n.RoleDecl(self._name(name), parents or (), self._at(meta))
+    def role_decl(self, name, parents):
+        return n.RoleDecl(_name(name), parents or (), _span(name))
 
     def name_list(self, *names):
-        return tuple(self._name(t) for t in names)
+        return tuple(_name(t) for t in names)
 
     def owner(self, name):
-        return self._name(name)
+        return _name(name)
 
     def actions_decl(self, names):
         return ("actions", names)
 
-    @v_args(meta=True, inline=True)
-    def resource_decl(self, meta, name, owner, *members):
+    def resource_decl(self, _kw, name, owner, *members):
         attrs = tuple(m for m in members if isinstance(m, n.AttrDecl))
         actions = tuple(a for m in members if isinstance(m, tuple) for a in m[1])
-        return n.ResourceDecl(self._name(name), owner, attrs, actions, self._at(meta))
+        return n.ResourceDecl(_name(name), owner, attrs, actions, _span(name))
 
-    @v_args(meta=True, inline=True)
-    def const_decl(self, meta, name, value):
-        return n.ConstDecl(self._name(name), value, self._at(meta))
+    def const_decl(self, name, value):
+        return n.ConstDecl(_name(name), value, _span(name))
 
-    @v_args(meta=True, inline=True)
-    def policy_decl(self, meta, name, resource, *rules):
-        return n.PolicyDecl(self._name(name), self._name(resource), tuple(rules), self._at(meta))
+    def policy_decl(self, name, resource, *rules):
+        return n.PolicyDecl(_name(name), _name(resource), tuple(rules), _span(name))
 
     # rules
     def label(self, name):
-        return self._name(name)
+        return _name(name)
 
     def targets(self, item):
         return None if isinstance(item, Token) else item
@@ -134,142 +148,99 @@ class _ToAst(Transformer):
         return (effect.value, targets, condition, None, effect)
 
     def burst(self, number):
-        return self._number(number)
+        return _number(number)
 
     def expr_list(self, *exprs):
         return tuple(exprs)
 
-    def limit_rule(self, _limit, targets, count, duration, burst, keys, condition):
+    def limit_rule(self, limit, targets, count, duration, burst, keys, condition):
         text = duration.value
         period = float(text[:-1]) * DURATION_UNITS[text[-1]]
-        spec = n.LimitSpec(self._number(count), period, text, burst, keys)
-        return ("limit", targets, condition, spec, count)
+        spec = n.LimitSpec(_number(count), period, text, burst, keys)
+        return ("limit", targets, condition, spec, limit)
 
-    @v_args(meta=True, inline=True)
-    def rule(self, meta, label, body):
-        effect, targets, (when, unless), spec, _ = body
-        return n.Rule(label, effect, targets, when, unless, spec, self._at(meta))
+    def rule(self, label, body):
+        effect, targets, (when, unless), spec, keyword = body
+        span = label.span if label is not None else _span(keyword)
+        return n.Rule(label, effect, targets, when, unless, spec, span)
 
     # expressions
-    def _number(self, tok: Token):
-        return float(tok.value) if "." in tok.value else int(tok.value)
-
     def string(self, tok):
-        return n.Literal(json.loads(tok.value), _span(self.file, tok))
+        return n.Literal(json.loads(tok.value), _span(tok))
 
     def number(self, tok):
-        return n.Literal(self._number(tok), _span(self.file, tok))
+        return n.Literal(_number(tok), _span(tok))
 
     def true(self, tok):
-        return n.Literal(True, _span(self.file, tok))
+        return n.Literal(True, _span(tok))
 
     def false(self, tok):
-        return n.Literal(False, _span(self.file, tok))
+        return n.Literal(False, _span(tok))
 
-    @v_args(meta=True, inline=True)
-    def principal(self, meta):
-        return n.Root("principal", self._at(meta))
-
-    @v_args(meta=True, inline=True)
-    def resource(self, meta):
-        return n.Root("resource", self._at(meta))
-
-    @v_args(meta=True, inline=True)
-    def context(self, meta):
-        return n.Root("context", self._at(meta))
-
-    @v_args(meta=True, inline=True)
-    def action(self, meta):
-        return n.Root("action", self._at(meta))
+    def root(self, tok):
+        return n.Root(tok.value, _span(tok))
 
     def name(self, tok):
-        name = self._name(tok)
+        name = _name(tok)
         return n.ConstRef(name, name.span)
 
-    @v_args(meta=True, inline=True)
-    def call(self, meta, func, *args):
+    def call(self, func, *args):
         args = tuple(a for a in args if a is not None)
-        return n.Call(n.Name(func.value, _span(self.file, func)), args, self._at(meta))
+        return _nested(n.Call(_name(func), args, _span(func)), *args)
 
-    @v_args(meta=True, inline=True)
-    def set_lit(self, meta, *items):
-        return n.SetLit(tuple(i for i in items if i is not None), self._at(meta))
+    def set_lit(self, bracket, *items):
+        items = tuple(i for i in items if i is not None)
+        return _nested(n.SetLit(items, _span(bracket)), *items)
 
-    @v_args(meta=True, inline=True)
-    def attr(self, meta, obj, name):
-        return n.Attr(obj, self._name(name), self._at(meta))
+    def attr(self, obj, name):
+        return _nested(n.Attr(obj, _name(name), obj.span), obj)
 
-    @v_args(meta=True, inline=True)
-    def or_op(self, meta, left, right):
-        return n.Binary("or", left, right, self._at(meta))
+    def or_op(self, left, right):
+        return _nested(n.Binary("or", left, right, left.span), left, right)
 
-    @v_args(meta=True, inline=True)
-    def and_op(self, meta, left, right):
-        return n.Binary("and", left, right, self._at(meta))
+    def and_op(self, left, right):
+        return _nested(n.Binary("and", left, right, left.span), left, right)
 
-    @v_args(meta=True, inline=True)
-    def not_op(self, meta, operand):
-        return n.Unary("not", operand, self._at(meta))
+    def not_op(self, kw, operand):
+        return _nested(n.Unary("not", operand, _span(kw)), operand)
 
-    @v_args(meta=True, inline=True)
-    def neg_op(self, meta, _minus, operand):
-        return n.Unary("-", operand, self._at(meta))
+    def neg_op(self, minus, operand):
+        return _nested(n.Unary("-", operand, _span(minus)), operand)
 
-    @v_args(meta=True, inline=True)
-    def compare(self, meta, left, op, right):
-        return n.Binary(op.value, left, right, _span(self.file, op))
+    def compare(self, left, op, right):
+        return _nested(n.Binary(op.value, left, right, _span(op)), left, right)
 
-    @v_args(meta=True, inline=True)
-    def set_op(self, meta, left, op, right):
-        return n.Binary(op.value, left, right, _span(self.file, op))
+    set_op = compare
+    arith = compare
 
-    @v_args(meta=True, inline=True)
-    def arith(self, meta, left, op, right):
-        return n.Binary(op.value, left, right, _span(self.file, op))
+    def like_op(self, left, right):
+        return _nested(n.Binary("like", left, right, left.span), left, right)
 
-    @v_args(meta=True, inline=True)
-    def like_op(self, meta, left, right):
-        return n.Binary("like", left, right, self._at(meta))
+    def has_op(self, obj, name):
+        return _nested(n.Has(obj, _name(name), obj.span), obj)
 
-    @v_args(meta=True, inline=True)
-    def has_op(self, meta, obj, name):
-        return n.Has(obj, self._name(name), self._at(meta))
+    def is_op(self, obj, role):
+        return _nested(n.Is(obj, _name(role), obj.span), obj)
 
-    @v_args(meta=True, inline=True)
-    def is_op(self, meta, obj, role):
-        return n.Is(obj, self._name(role), self._at(meta))
-
-    @v_args(meta=True, inline=True)
-    def owns_op(self, meta, left, right):
-        return n.Owns(left, right, self._at(meta))
-
-
-def _depth(tree: Tree) -> tuple[int, Tree | Token | None]:
-    """The deepest nesting of the parse tree, found without recursion."""
-    deepest, where, stack = 0, None, [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > deepest:
-            deepest, where = depth, node
-        if isinstance(node, Tree):
-            stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
-    return deepest, where
+    def owns_op(self, left, right):
+        return _nested(n.Owns(left, right, left.span), left, right)
 
 
 def parse(text: str, file: str = "<policy>") -> n.PolicyFile:
     """Parse one policy file; raises PolicyError with one diagnostic on a syntax error."""
+    _current.file, _current.depth, _current.keep = file, {}, []
     try:
-        tree = lark_parser().parse(text)
+        decls = lark_parser().parse(text)
     except UnexpectedInput as exc:
         raise PolicyError([_syntax_diagnostic(exc, text, file)], {file: text}) from None
-    depth, where = _depth(tree)
-    if depth > MAX_DEPTH + 8:  # declarations and rules take a few levels of their own
-        meta = getattr(where, "meta", None)
+    except _TooDeep as exc:
         raise PolicyError([Diagnostic(
             "E002", f"expression nested too deeply (at most {MAX_DEPTH} levels)", file,
-            getattr(meta, "line", 1), getattr(meta, "column", 1),
-            "split the condition with a named constant or several rules")], {file: text})
-    return n.PolicyFile(file, _ToAst(file).transform(tree))
+            exc.span.line, exc.span.column,
+            "split the condition with a named constant or several rules")], {file: text}) from None
+    finally:
+        _current.depth, _current.keep = {}, []
+    return n.PolicyFile(file, decls)
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:

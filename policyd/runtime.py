@@ -15,7 +15,7 @@ from datetime import datetime
 
 fs = frozenset
 # The only builtins generated code can reach: the validators' type tests.
-BUILTINS = {"type": type, "len": len, "dict": dict, "str": str, "bool": bool, "int": int,
+BUILTINS = {"type": type, "len": len, "dict": dict, "list": list, "str": str, "bool": bool, "int": int,
             "float": float}
 SEQUENCES = (list, tuple, set, frozenset)  # a request's set may come as any of these
 IpValue = tuple[int, int, int]

@@ -15,7 +15,8 @@ from policyd import Engine, compile_path, compile_text, runtime
 from .conftest import ROOT
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "orders_generated.py.txt"
-GENERATED_NAME = re.compile(r"^(v_p\d+|v_c|v_r\d+|d_\d+_\d+|show_\d+|write_\d+|c_\d+_\d+|K\d+)$")
+GENERATED_NAME = re.compile(
+    r"^(v_p\d+|v_c|v_r\d+|d_\d+_\d+|show_\d+|write_\d+|c_\d+_\d+|K\d+|h\d+|SEQUENCES)$")
 LOCALS = {"_rt", "pid", "P", "rid", "R", "C", "pt", "act", "a", "now", "o", "v", "x", "d", "m"}
 METHODS = {"isdisjoint", "issuperset", "get"}
 
@@ -60,7 +61,7 @@ def test_each_function_points_at_its_policy_line(monkeypatch):
     lines = ps.source.splitlines()
     mapped = [i for i, line in enumerate(lines, 1) if "orders.tenant_isolation" in line
               and "if " in line]
-    assert mapped and all(ps.policy_location(i) == (
+    assert mapped and all(ps.policy_location("<policyd x>", i) == (
         "policies/examples/orders/orders.policy", 4) for i in mapped)
 
 
@@ -111,3 +112,29 @@ def test_generated_code_cannot_reach_python_builtins():
     namespace_builtins = ps.validators["resource:R"].__globals__["__builtins__"]
     assert set(namespace_builtins) == set(runtime.BUILTINS)
     assert "__import__" not in namespace_builtins and "open" not in namespace_builtins
+
+
+def test_shared_conditions_are_assigned_before_any_use():
+    """A deny condition reused by later rules is computed once into a local; an earlier
+    rule that contains the same expression must not read that local before it exists."""
+    text = """
+principal U { roles: set<string> }
+role admin
+resource R { public: bool actions go }
+policy p for R {
+  first: deny go when resource.public and not (principal is admin)
+  second: deny go unless principal is admin
+  allow go when principal is admin
+  show public when principal is admin
+}
+"""
+    ps = compile_text(text)
+    engine = Engine(ps)
+    assert "h0 = " in ps.source
+    for roles in ([], ["admin"]):
+        for public in (True, False):
+            d = engine.check({"principal": {"type": "U", "id": "u", "attrs": {"roles": roles}},
+                              "action": "go",
+                              "resource": {"type": "R", "id": "r", "attrs": {"public": public}}})
+            assert "error" not in d.reasons
+            assert d.allowed is (roles == ["admin"])
