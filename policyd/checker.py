@@ -28,6 +28,7 @@ from .exprs import IMPLICIT, ExprChecker, Scope
 from .lints import lint
 
 _KEY_TYPES = (STRING, NUMBER, "bool", IP, TIME)
+MAX_RULES_PER_TYPE = (1 << 20) - 1  # a decider names its allow rule in 20 bits of an int
 
 
 class Checker:
@@ -233,6 +234,12 @@ class Checker:
                                                                    self.resources))
                 continue
             rules[res.name].extend(self.policy(p, res))
+        for name, found in rules.items():
+            if len(found) > MAX_RULES_PER_TYPE:
+                res = self.resources[name]
+                self.report(Diagnostic("E191", f"`{name}` has {len(found)} rules; at most "
+                                       f"{MAX_RULES_PER_TYPE} per resource type", res.file,
+                                       res.line, 1))
         return {r: tuple(v) for r, v in rules.items()}
 
     def policy(self, p: n.PolicyDecl, res: EntitySchema) -> list[CheckedRule]:

@@ -19,6 +19,10 @@ from .models import RequestError
 EXIT_OK, EXIT_POLICY, EXIT_USAGE = 0, 1, 2
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _print_policy_error(exc: PolicyError, fmt: str = "text") -> None:
     if fmt == "json":
         print(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in exc.diagnostics]},
@@ -27,8 +31,7 @@ def _print_policy_error(exc: PolicyError, fmt: str = "text") -> None:
     print(exc.render(), file=sys.stderr)
     errors = sum(d.is_error for d in exc.diagnostics)
     warnings = len(exc.diagnostics) - errors
-    print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}",
-          file=sys.stderr)
+    print(f"{_count(errors, 'error')}, {_count(warnings, 'warning')}", file=sys.stderr)
 
 
 def cmd_check(args) -> int:
@@ -45,8 +48,9 @@ def cmd_check(args) -> int:
     for w in warnings:
         print(w.render(ps.checked.sources), file=sys.stderr)
     rules = sum(len(r) for r in ps.checked.rules.values())
-    print(f"ok: {len(ps.checked.sources)} files, {len(ps.checked.resources)} resource types, "
-          f"{rules} rules, {len(warnings)} warning{'s' * (len(warnings) != 1)} ({ps.version})")
+    print(f"ok: {_count(len(ps.checked.sources), 'file')}, "
+          f"{_count(len(ps.checked.resources), 'resource type')}, {_count(rules, 'rule')}, "
+          f"{_count(len(warnings), 'warning')} ({ps.version})")
     return EXIT_OK
 
 
