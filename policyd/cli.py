@@ -1,4 +1,4 @@
-"""The `policyd` command: check, eval, compile (serve and test land with their issues).
+"""The `policyd` command: check, eval, compile, serve.
 
 Exit status: 0 success, 1 policy errors, 2 usage errors (argparse's own, a
 request that is not valid JSON or not a valid request).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -94,6 +95,46 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    from pydantic import ValidationError
+
+    from .config import ServeConfig
+    from .server import build_server, run_server
+    from .workers import serve_forked
+
+    try:
+        cfg = ServeConfig(path=args.path, host=args.host, port=args.port, workers=args.workers,
+                          threads=args.threads, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                          tls_client_ca=args.tls_client_ca,
+                          max_message_bytes=args.max_message_bytes, grace=args.grace,
+                          reload=not args.no_reload, reload_interval=args.reload_interval)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            print(f"policyd serve: {where + ': ' if where else ''}{err['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        engine = Engine.from_path(cfg.path)  # fail fast, before any worker starts
+    except PolicyError as exc:
+        _print_policy_error(exc)
+        return EXIT_POLICY
+
+    def serve_one(engine: Engine | None = None) -> int:
+        engine = engine or Engine.from_path(cfg.path)
+        try:
+            built = build_server(engine, cfg)
+        except OSError as exc:
+            print(f"policyd serve: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return run_server(built, cfg)
+
+    if cfg.workers == 1:
+        return serve_one(engine)
+    return serve_forked(cfg.workers, serve_one)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policyd", description="Policy-as-code authorization "
                                      "for APIs: check, evaluate and compile policy sets.")
@@ -110,6 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="print the Python source generated for a policy set")
     p.add_argument("path", help="a .policy file or a directory of them")
     p.set_defaults(run=cmd_compile)
+    p = sub.add_parser("serve", help="serve decisions over gRPC, reloading on edits")
+    p.add_argument("path", help="a .policy file or a directory of them")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=50051)
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
+    p.add_argument("--threads", type=int, default=8, help="request threads per process")
+    p.add_argument("--tls-cert", type=Path, help="PEM certificate chain for TLS")
+    p.add_argument("--tls-key", type=Path, help="PEM private key for TLS")
+    p.add_argument("--tls-client-ca", type=Path, help="PEM CA: require client certificates")
+    p.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024)
+    p.add_argument("--grace", type=float, default=5.0, help="seconds to drain on shutdown")
+    p.add_argument("--reload-interval", type=float, default=0.5, help="seconds between polls")
+    p.add_argument("--no-reload", action="store_true", help="do not watch the path")
+    p.set_defaults(run=cmd_serve)
     return parser
 
 

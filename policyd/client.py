@@ -1,0 +1,113 @@
+"""A Python client for `policyd serve`: dicts in, Decisions out.
+
+Transport failures raise `PolicydUnavailable`; callers must treat it as a deny
+(see docs/server.md, "Failing closed in callers").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from . import wire
+from ._proto.policyd.v1 import policyd_pb2 as pb
+from .models import Decision, RequestError
+
+
+class PolicydUnavailable(ConnectionError):
+    """policyd could not be asked (down, unreachable, too slow, refused TLS): deny."""
+
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(f"policyd unavailable ({code.name}): {details}")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ClientTLS:
+    """PEM files: the CA that signed the server, and for mutual TLS our certificate and key."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(p):
+            return Path(p).read_bytes() if p else None
+
+        return grpc.ssl_channel_credentials(read(self.ca_file), read(self.key_file),
+                                            read(self.cert_file))
+
+
+def _encode(build, *args):
+    try:
+        return build(*args)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise RequestError(f"cannot encode the request: {type(exc).__name__}: {exc}") from None
+
+
+def _batch_message(principal, items, context, dry_run, request_id) -> pb.CheckBatchRequest:
+    msg = pb.CheckBatchRequest(principal=wire.entity(principal), dry_run=dry_run,
+                               request_id=request_id)
+    if context is not None:
+        msg.context.CopyFrom(wire.struct(context))
+    for item in items:
+        msg.items.add(resource=wire.entity(item["resource"]), actions=item["actions"],
+                      write_fields=item.get("write_fields", []))
+    return msg
+
+
+class DecisionClient:
+    def __init__(self, target: str, timeout: float = 1.0, tls: ClientTLS | bool | None = None,
+                 max_message_bytes: int = 4 * 1024 * 1024):
+        options = [("grpc.max_receive_message_length", max_message_bytes),
+                   ("grpc.max_send_message_length", max_message_bytes)]
+        if tls:
+            creds = tls.credentials() if isinstance(tls, ClientTLS) else \
+                grpc.ssl_channel_credentials()
+            self._channel = grpc.secure_channel(target, creds, options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
+        self.timeout = timeout
+        self._check = self._channel.unary_unary(
+            wire.CHECK, request_serializer=pb.CheckRequest.SerializeToString,
+            response_deserializer=pb.CheckResponse.FromString)
+        self._batch = self._channel.unary_unary(
+            wire.CHECK_BATCH, request_serializer=pb.CheckBatchRequest.SerializeToString,
+            response_deserializer=pb.CheckBatchResponse.FromString)
+
+    def check(self, request: dict, request_id: str = "") -> Decision:
+        """Decide one request; RequestError if it cannot be sent or policyd refuses it."""
+        return self.check_with_id(request, request_id)[0]
+
+    def check_with_id(self, request: dict, request_id: str = "") -> tuple[Decision, str]:
+        """The decision and its decision_id (to find it in the decision log)."""
+        msg = _encode(wire.check_request, request, request_id)
+        resp = self._call(self._check, msg)
+        return wire.decision(resp), resp.decision_id
+
+    def check_batch(self, principal: dict, items: list[dict], context: dict | None = None,
+                    dry_run: bool = False, request_id: str = "") -> list[Decision]:
+        """One decision per (item, action), in order. An item is
+        {"resource": {...}, "actions": [...], "write_fields": [...]}."""
+        msg = _encode(_batch_message, principal, items, context, dry_run, request_id)
+        return [wire.decision(r) for r in self._call(self._batch, msg).results]
+
+    def _call(self, method, msg):
+        try:
+            return method(msg, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details() or ""
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise RequestError(details) from None
+            raise PolicydUnavailable(code, details) from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> DecisionClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,41 @@
+"""Server configuration, validated once at startup (pydantic): bad flags are usage errors
+with the flag's name, never a failure later."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MiB = 1024 * 1024
+
+
+class ServeConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: Path
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    threads: int = Field(8, ge=1, le=256)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    max_message_bytes: int = Field(4 * MiB, ge=1024, le=1024 * MiB)
+    grace: float = Field(5.0, ge=0, le=3600)
+    reload: bool = True
+    reload_interval: float = Field(0.5, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServeConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+        for flag, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key),
+                           ("--tls-client-ca", self.tls_client_ca)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{flag}: no such file: {path}")
+        if self.workers > 1 and self.port == 0:
+            raise ValueError("--workers above 1 needs a fixed --port (they share it)")
+        return self

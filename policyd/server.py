@@ -1,0 +1,166 @@
+"""The gRPC decision service: build the server in one function, run it in another.
+
+Whatever a client sends, the server answers with a status and keeps serving:
+bytes that do not decode and invalid requests are INVALID_ARGUMENT, oversized
+messages RESOURCE_EXHAUSTED (grpc core), and an unexpected failure a deny with
+reason `error`, logged once per kind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from . import wire
+from ._proto.policyd.v1 import policyd_pb2 as pb
+from .config import ServeConfig
+from .engine import Engine
+from .models import RequestError
+from .reload import PolicyWatcher
+
+log = logging.getLogger("policyd.server")
+
+
+class DecisionIds:
+    """Unique decision ids without uuid's cost: a random per-process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self.prefix = os.urandom(6).hex()
+        self._next = itertools.count(1).__next__  # atomic under the GIL
+
+    def __call__(self) -> str:
+        return f"{self.prefix}-{self._next():x}"
+
+
+class DecisionServicer:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.ids = DecisionIds()
+        self._logged: set[str] = set()
+
+    # context.abort() raises a plain Exception: it is only ever called outside a try.
+
+    def check(self, msg, context: grpc.ServicerContext) -> pb.CheckResponse:
+        if isinstance(msg, wire.Undecodable):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a CheckRequest: {msg.error}")
+        try:
+            return wire.response(self.engine.check(wire.request_dict(msg)), self.ids())
+        except RequestError as exc:
+            problem = str(exc)
+        except Exception as exc:  # never a traceback per request, never an allow
+            return self._failed(exc)
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+
+    def check_batch(self, msg, context: grpc.ServicerContext) -> pb.CheckBatchResponse:
+        if isinstance(msg, wire.Undecodable):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"not a CheckBatchRequest: {msg.error}")
+        try:
+            results = []
+            for index, request in enumerate(wire.batch_requests(msg)):
+                try:
+                    decision = self.engine.check(request)
+                except RequestError as exc:
+                    problem = f"batch decision {index} ({request.get('action')!r}): {exc}"
+                    break
+                results.append(wire.response(decision, self.ids()))
+            else:
+                return pb.CheckBatchResponse(results=results)
+        except Exception as exc:
+            pairs = sum(len(item.actions) for item in msg.items)
+            return pb.CheckBatchResponse(results=[self._failed(exc) for _ in range(pairs)])
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+
+    def _failed(self, exc: Exception) -> pb.CheckResponse:
+        key = type(exc).__name__
+        if key not in self._logged:
+            self._logged.add(key)
+            log.error("request failed closed: %s: %s", key, exc)
+        return pb.CheckResponse(allowed=False, reasons=["error"], decision_id=self.ids(),
+                                policy_version=self.engine.version)
+
+
+def handlers(servicer: DecisionServicer) -> grpc.GenericRpcHandler:
+    methods = {
+        "Check": grpc.unary_unary_rpc_method_handler(
+            servicer.check, request_deserializer=wire.safe_parser(pb.CheckRequest),
+            response_serializer=pb.CheckResponse.SerializeToString),
+        "CheckBatch": grpc.unary_unary_rpc_method_handler(
+            servicer.check_batch, request_deserializer=wire.safe_parser(pb.CheckBatchRequest),
+            response_serializer=pb.CheckBatchResponse.SerializeToString),
+    }
+    return grpc.method_handlers_generic_handler(wire.SERVICE, methods)
+
+
+@dataclass
+class Built:
+    server: grpc.Server
+    health: health.HealthServicer
+    port: int
+    engine: Engine
+
+
+def _credentials(cfg: ServeConfig) -> grpc.ServerCredentials | None:
+    if cfg.tls_cert is None:
+        return None
+    key, cert = cfg.tls_key.read_bytes(), cfg.tls_cert.read_bytes()
+    ca = cfg.tls_client_ca.read_bytes() if cfg.tls_client_ca else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
+                                       require_client_auth=ca is not None)
+
+
+def build_server(engine: Engine, cfg: ServeConfig) -> Built:
+    """A ready, not yet started server: DecisionService, health (NOT_SERVING until run) and
+    reflection on one port."""
+    options = [("grpc.max_receive_message_length", cfg.max_message_bytes),
+               ("grpc.max_send_message_length", cfg.max_message_bytes),
+               ("grpc.so_reuseport", 1)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=cfg.threads), options=options)
+    server.add_generic_rpc_handlers((handlers(DecisionServicer(engine)),))
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", wire.SERVICE):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    services = (wire.SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(services, server)
+    address = f"{cfg.host}:{cfg.port}"
+    creds = _credentials(cfg)
+    port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return Built(server, health_servicer, port, engine)
+
+
+def run_server(built: Built, cfg: ServeConfig, stop: threading.Event | None = None) -> int:
+    """Serve until SIGTERM/SIGINT (or `stop`): then NOT_SERVING, stop accepting, drain calls
+    in flight within the grace period, and return 0."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    watcher = PolicyWatcher(cfg.path, built.engine, cfg.reload_interval) if cfg.reload else None
+    built.server.start()
+    for name in ("", wire.SERVICE):
+        built.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if watcher:
+        watcher.start()
+    log.info("serving %s (policy %s) on %s:%d, pid %d", cfg.path, built.engine.version, cfg.host,
+             built.port, os.getpid())
+    stop.wait()
+    log.info("stopping: draining calls in flight for up to %.1f s", cfg.grace)
+    built.health.enter_graceful_shutdown()
+    if watcher:
+        watcher.stop()
+    built.server.stop(cfg.grace).wait()
+    log.info("stopped")
+    return 0
