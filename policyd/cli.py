@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=50051)
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
-    p.add_argument("--threads", type=int, default=8, help="request threads per process")
+    p.add_argument("--threads", type=int, default=2, help="request threads per process")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain for TLS")
     p.add_argument("--tls-key", type=Path, help="PEM private key for TLS")
     p.add_argument("--tls-client-ca", type=Path, help="PEM CA: require client certificates")

@@ -17,7 +17,7 @@ class ServeConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
-    threads: int = Field(8, ge=1, le=256)
+    threads: int = Field(2, ge=1, le=256)  # more only helps while handlers wait on I/O
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None

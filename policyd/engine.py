@@ -62,15 +62,16 @@ class Engine:
         bits = {r: {f: 1 << i for i, f in enumerate(fields)} for r, fields in ps.fields.items()}
         role_names = frozenset(cs.roles)
         # one tuple, replaced whole: readers never see half of an old and half of a new set
-        self._state = (ps, principals, resources, context, bits, role_names, {}, {})
+        allow_caches = {r: {} for r in cs.resources}
+        self._state = (ps, principals, resources, context, bits, role_names, {}, allow_caches)
 
     # ---- the hot path ------------------------------------------------------------
 
     def check(self, request: dict | CheckRequest, explain: bool = False) -> Decision:
         """Decide one request. Raises RequestError for an invalid request; any other
         failure denies with reason `error` (fail closed)."""
-        ps, principals, resources, context_v, bits, role_names, deny_cache, allow_cache = \
-            self._state
+        state = self._state
+        ps, principals, resources, context_v = state[:4]
         if type(request) is not dict:
             request = self._as_dict(request)
         # Envelope and attributes, validated by counting keys and exact type tests; anything
@@ -102,6 +103,74 @@ class Engine:
                 raise ValueError
         except Exception:
             raise RequestError(_explain(ps, request)) from None
+        return self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
+
+    def check_batch(self, principal: dict, items: list[dict], context: dict | None = None,
+                    dry_run: bool = False) -> list[Decision]:
+        """One decision per (item, action), in order; an item is {"resource", "actions",
+        "write_fields"}. The principal and context are validated once and each resource once:
+        the same decisions as `check` on each pair, for less work."""
+        state = self._state
+        ps, resources = state[0], state[2]
+        base: dict = {"principal": principal, "action": ""}
+        if context is not None:
+            base["context"] = context
+        if dry_run:
+            base["dry_run"] = True
+        shared = None
+        out: list[Decision] = []
+        for index, item in enumerate(items):
+            resource = item.get("resource") if type(item) is dict else None
+            actions = item.get("actions") if type(item) is dict else None
+            wf = (item.get("write_fields") or None) if type(item) is dict else None
+            if type(resource) is not dict or type(actions) is not list:
+                raise RequestError(f"items[{index}]: needs a resource and a list of actions")
+            request = {**base, "resource": resource, "action": actions[0] if actions else ""}
+            if wf is not None:
+                request["write_fields"] = wf
+            try:
+                if shared is None:
+                    shared = self._shared_parts(state, request)
+                rtype, rid, rattrs = resource["type"], resource["id"], resource.get("attrs")
+                if type(rid) is not str or len(resource) != 2 + (rattrs is not None) \
+                        or any(type(a) is not str for a in actions):
+                    raise ValueError
+                rv = resources.get(rtype)
+                R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs,
+                                               self.clock)
+                if wf is not None and (type(wf) is not list or
+                                       not all(type(f) is str for f in wf)):
+                    raise ValueError
+            except Exception:
+                problem = _explain(ps, request)
+                raise RequestError(problem if shared is None else f"items[{index}]: {problem}"
+                                   ) from None
+            pid, P, C, ptype = shared
+            for action in actions:
+                out.append(self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf,
+                                        False))
+        return out
+
+    def _shared_parts(self, state, request: dict) -> tuple:
+        """(pid, P, C, ptype) of a batch's principal and context; raises if invalid."""
+        _, principals, _, context_v, *_ = state
+        p, ctx = request["principal"], request.get("context")
+        pattrs = p.get("attrs")
+        if type(p["id"]) is not str or len(p) != 2 + (pattrs is not None) \
+                or type(request.get("dry_run", False)) is not bool:
+            raise ValueError
+        P = principals[p["type"]](_EMPTY_DICT if pattrs is None else pattrs, self.clock)
+        if context_v is not None:
+            C = context_v(_EMPTY_DICT if ctx is None else ctx, self.clock)
+        elif ctx:
+            raise ValueError
+        else:
+            C = _EMPTY_DICT
+        return p["id"], P, C, p["type"]
+
+    def _decide(self, state, pid, P, rtype, rid, R, C, ptype, action, wf, explain) -> Decision:
+        """Inventory, the generated decider, writes and the memo of identical decisions."""
+        ps, _, _, _, bits, role_names, deny_cache, allow_caches = state
         try:
             roles = P.get("roles")
             warnings = EMPTY if not roles or role_names.issuperset(roles) else \
@@ -124,11 +193,12 @@ class Engine:
                                              warnings)
                 if warnings:
                     return self._allowed(ps, rtype, outcome, warnings)
-                found = allow_cache.get(outcome)
+                cache = allow_caches[rtype]  # the int names a rule of this type only
+                found = cache.get(outcome)
                 if found is None:
                     found = self._allowed(ps, rtype, outcome, EMPTY)
-                    if len(allow_cache) < _CACHE_MAX:
-                        allow_cache[outcome] = found
+                    if len(cache) < _CACHE_MAX:
+                        cache[outcome] = found
                 return found
             if warnings:
                 return make_decision(False, FrozenList(outcome or ("default_deny",)), EMPTY, 0.0,

@@ -92,28 +92,15 @@ def request_dict(msg: pb.CheckRequest) -> dict:
     return req
 
 
-def batch_requests(msg: pb.CheckBatchRequest) -> list[dict]:
-    """One request dict per (item, action), in order; the principal and context are
-    converted once and shared (the engine never mutates a request)."""
-    principal = entity_dict(msg.principal) if msg.HasField("principal") else None
+def batch_parts(msg: pb.CheckBatchRequest) -> tuple[dict, list[dict], dict | None]:
+    """(principal, items, context) for Engine.check_batch; an unset principal is empty,
+    and refused by validation like any missing attribute."""
+    principal = entity_dict(msg.principal) if msg.HasField("principal") else {}
     context = struct_dict(msg.context) if msg.HasField("context") else None
-    out = []
-    for item in msg.items:
-        resource = entity_dict(item.resource) if item.HasField("resource") else None
-        for action in item.actions:
-            req: dict = {"action": action}
-            if principal is not None:
-                req["principal"] = principal
-            if resource is not None:
-                req["resource"] = resource
-            if context is not None:
-                req["context"] = context
-            if item.write_fields:
-                req["write_fields"] = list(item.write_fields)
-            if msg.dry_run:
-                req["dry_run"] = True
-            out.append(req)
-    return out
+    items = [{"resource": entity_dict(item.resource) if item.HasField("resource") else {},
+              "actions": list(item.actions), "write_fields": list(item.write_fields)}
+             for item in msg.items]
+    return principal, items, context
 
 
 # ---- Python -> messages ---------------------------------------------------------------

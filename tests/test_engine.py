@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from policyd import Decision, Engine, compile_text
+from policyd import Decision, Engine, RequestError, compile_text
 from policyd.models import FrozenList
 
-from .conftest import NOW, order, req, user
+from .conftest import NOW, OFFICE, order, req, user
 
 BOB_ADMIN = user("bob", roles=["admin"], mfa=True)
 
@@ -193,3 +193,44 @@ policy p for R {
         d = engine.check(huge)
     assert d.reasons == ["error"] and not d.allowed
     assert "arith.policy:5" in caplog.text
+
+
+def test_memoised_decisions_never_cross_resource_types():
+    """Two types whose deciders return the same int (same mask, same rule index) must still
+    get their own rule names and fields."""
+    text = """
+principal U { n: number }
+resource A { a: string actions go }
+resource B { b: string actions go }
+policy pa for A { first_a: allow go when true  show a when true }
+policy pb for B { first_b: allow go when true  show b when true }
+"""
+    engine = Engine(compile_text(text))
+    p = {"type": "U", "id": "u", "attrs": {"n": 1}}
+    a = engine.check({"principal": p, "action": "go", "resource": {"type": "A", "id": "1",
+                                                                   "attrs": {"a": "x"}}})
+    b = engine.check({"principal": p, "action": "go", "resource": {"type": "B", "id": "2",
+                                                                   "attrs": {"b": "y"}}})
+    assert (a.reasons, a.visible_fields) == (["pa.first_a"], ["id", "a"])
+    assert (b.reasons, b.visible_fields) == (["pb.first_b"], ["id", "b"])
+
+
+def test_check_batch_equals_check_on_each_pair(orders_engine):
+    items = [{"resource": order("o1"), "actions": ["read", "delete", "export"]},
+             {"resource": order("o2", tenant="t2"), "actions": ["read"]},
+             {"resource": {"type": "Ghost", "id": "g"}, "actions": ["read"]},
+             {"resource": order("o3"), "actions": ["update"], "write_fields": ["total"]}]
+    got = orders_engine.check_batch(user(), items, OFFICE)
+    want = [orders_engine.check(req(user(), a, it["resource"],
+                                    write_fields=it.get("write_fields", [])))
+            for it in items for a in it["actions"]]
+    assert got == want and len(got) == 6
+
+
+def test_check_batch_names_the_bad_item(orders_engine):
+    items = [{"resource": order("o1"), "actions": ["read"]},
+             {"resource": order("o2", total="lots"), "actions": ["read"]}]
+    with pytest.raises(RequestError, match=r"items\[1\]: resource.attrs.total"):
+        orders_engine.check_batch(user(), items, OFFICE)
+    with pytest.raises(RequestError, match="principal.attrs.mfa"):
+        orders_engine.check_batch(user(mfa="no"), items, OFFICE)

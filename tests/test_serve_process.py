@@ -103,9 +103,10 @@ def test_reload_under_load_fails_no_call(tmp_path):
 
 
 def test_sigterm_drains_in_flight_calls_and_exits_0(tmp_path):
-    server = ServeProcess(EXAMPLES / "orders", "--grace", "10", tmp=tmp_path).wait_serving()
-    big = [{"resource": order(f"o{i}"), "actions": ["read", "update", "delete", "refund"]}
-           for i in range(10000)]
+    server = ServeProcess(EXAMPLES / "orders", "--grace", "20", "--max-message-bytes",
+                          str(64 << 20), tmp=tmp_path).wait_serving()
+    # a small request (quick to send) that takes the server a good while to decide
+    big = [{"resource": order("o1"), "actions": ["read", "update", "delete", "refund"] * 25000}]
     result: dict = {}
 
     def call():
@@ -119,14 +120,14 @@ def test_sigterm_drains_in_flight_calls_and_exits_0(tmp_path):
 
     t = threading.Thread(target=call)
     t.start()
-    time.sleep(0.3)  # the batch is being decided
+    time.sleep(0.4)  # the batch is being decided
     sent = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     t.join()
     code = server.terminate()
     log = server.log()
     assert "error" not in result, (result, log)
-    assert len(result["decisions"]) == 40000 and result["done"] > sent  # it was in flight
+    assert len(result["decisions"]) == 100000 and result["done"] > sent  # it was in flight
     assert code == 0 and "stopped" in log and "Traceback" not in log
 
 
