@@ -258,10 +258,6 @@ class Checker:
             cond = checker.condition(rule.when, rule.unless)
             actions, fields = self.targets(rule, res)
             limit = self.limit(rule, checker) if rule.limit else None
-            if rule.limit is not None:
-                self.error(rule.span, "E190", "`limit` rules are not enforced by this version "
-                           "of policyd, so they are refused rather than ignored",
-                           "remove the rule; rate limiting lands in a later release")
             out.append(CheckedRule(name, rule.effect, res.name, actions, fields, cond,
                                    rule.span.file, rule.span.line, rule.span.column, limit))
         return out

@@ -42,6 +42,7 @@ class Generated:
     linemap: dict[int, tuple[str, int]]
     validators: dict[str, str]  # "principal:User" / "resource:Order" / "context" -> function
     deciders: dict[tuple[str, str], str]  # (type, action) -> function
+    limiters: dict[tuple[str, str], str]  # (type, action) -> applicable buckets, if any rule
     visibility: dict[str, str]  # type -> function returning the mask of visible fields
     writable: dict[str, str]  # type -> function returning the mask of writable fields
     conditions: dict[str, str]  # full rule name -> per-rule condition function
@@ -285,6 +286,23 @@ class _Gen:
                 skip = f"m & {bits} != {bits} and " if r.cond is not None else ""
                 self.w.line(f"if {skip}{self.cond(r, action)}: m |= {bits}  # {r.name}")
 
+    def limiter(self, fn: str, res: EntitySchema, action: str, limits: list) -> None:
+        """The buckets a request takes a token from: (rule, interval, burst, key values)
+        for every limit rule on the action whose condition holds."""
+        self.w.comment(f"{res.name}.{action}: the rate buckets that apply")
+        self.w.line(f"def {fn}({ARGS}):")
+        with self.w.indent():
+            self.w.line("b = []")
+            for r in limits:
+                lim = r.limit
+                keys = ", ".join(self.expr(k, action) for k in lim.keys)
+                spec = f"({r.name!r}, {lim.period / lim.count!r}, {lim.burst!r}, ({keys},))"
+                with self.w.origin(r.file, r.line):
+                    self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
+                    self.w.line(f"if {self.cond(r, action)}: b.append({spec})")
+            self.w.line("return b")
+        self.w.line()
+
     def mask_function(self, fn: str, res: EntitySchema, effect: str) -> None:
         """The fields granted by `show` (or `write`) rules as a bit mask, any action."""
         fields = ("id",) + res.fields
@@ -313,6 +331,7 @@ class _Gen:
 
     def run(self) -> Generated:
         validators, deciders, visibility, writable, conditions = {}, {}, {}, {}, {}
+        limiters: dict[tuple[str, str], str] = {}
         for i, p in enumerate(self.cs.principals.values()):
             validators[f"principal:{p.name}"] = f"v_p{i}"
             self.validator(f"v_p{i}", p)
@@ -328,6 +347,10 @@ class _Gen:
             for a, action in enumerate(res.actions):
                 deciders[(res.name, action)] = f"d_{t}_{a}"
                 self.decider(f"d_{t}_{a}", res, action, allow_index)
+                limits = [r for r in rules if r.effect == "limit" and action in r.actions]
+                if limits:
+                    limiters[(res.name, action)] = f"l_{t}_{a}"
+                    self.limiter(f"l_{t}_{a}", res, action, limits)
             visibility[res.name], writable[res.name] = f"show_{t}", f"write_{t}"
             self.mask_function(f"show_{t}", res, "show")
             self.mask_function(f"write_{t}", res, "write")
@@ -346,8 +369,8 @@ class _Gen:
         explain = "# per-rule conditions (explain, coverage): compiled on first use\n" + \
             self.explain.source()
         explain_linemap = {line + 1: where for line, where in self.explain.linemap.items()}
-        return Generated(source, linemap, validators, deciders, visibility, writable, conditions,
-                         explain, explain_linemap)
+        return Generated(source, linemap, validators, deciders, limiters, visibility, writable,
+                         conditions, explain, explain_linemap)
 
 
 def generate(cs: CheckedSet, name: str) -> Generated:

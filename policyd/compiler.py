@@ -68,6 +68,7 @@ class PolicySet:
     generated: Generated
     validators: dict
     deciders: dict  # type -> {action -> function}
+    limiters: dict  # type -> {action -> function}, only where limit rules apply
     show: dict  # type -> function
     write: dict  # type -> function
     fields: dict  # type -> ("id", *attributes): bit i is fields[i]
@@ -130,12 +131,16 @@ def compile_sources(sources: dict[str, str], name: str, version: str) -> PolicyS
     deciders: dict[str, dict] = {}
     for (rtype, action), fn in gen.deciders.items():
         deciders.setdefault(rtype, {})[action] = namespace[fn]
+    limiters: dict[str, dict] = {rtype: {} for rtype in checked.resources}
+    for (rtype, action), fn in gen.limiters.items():
+        limiters[rtype][action] = namespace[fn]
     return PolicySet(
         name=name,
         checked=checked,
         generated=gen,
         validators={k: namespace[v] for k, v in gen.validators.items()},
         deciders=deciders,
+        limiters=limiters,
         show={k: namespace[v] for k, v in gen.visibility.items()},
         write={k: namespace[v] for k, v in gen.writable.items()},
         namespace=namespace,

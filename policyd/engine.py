@@ -19,6 +19,7 @@ from typing import Any
 from .codegen import ALLOW_BITS
 from .compiler import PolicySet, compile_path
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
+from .ratelimit import MemoryStore, RateStore, StoreUnavailable
 from .validation import explain
 
 log = logging.getLogger("policyd.engine")
@@ -31,16 +32,23 @@ ALLOW_MASK = (1 << ALLOW_BITS) - 1
 class Engine:
     """Decides requests against one compiled policy set; `swap` replaces the set atomically."""
 
-    def __init__(self, policy_set: PolicySet, clock: Callable[[], float] = _time.time):
+    def __init__(self, policy_set: PolicySet, clock: Callable[[], float] = _time.time,
+                 rate_store: RateStore | None = None, rate_failure: str = "open"):
+        if rate_failure not in ("open", "closed"):
+            raise ValueError("rate_failure is 'open' or 'closed'")
         self.clock = clock
+        self.rate_store = rate_store if rate_store is not None else MemoryStore()
+        self.rate_failure = rate_failure
         self._failures_logged: set[str] = set()
         self._lock = threading.Lock()
         self._install(policy_set)
 
     @classmethod
-    def from_path(cls, path: str | Path, clock: Callable[[], float] = _time.time) -> Engine:
+    def from_path(cls, path: str | Path, clock: Callable[[], float] = _time.time,
+                  rate_store: RateStore | None = None, rate_failure: str = "open") -> Engine:
         """Compile a .policy file or a directory of them (raises PolicyError)."""
-        return cls(compile_path(path), clock=clock)
+        return cls(compile_path(path), clock=clock, rate_store=rate_store,
+                   rate_failure=rate_failure)
 
     @property
     def policy_set(self) -> PolicySet:
@@ -103,7 +111,12 @@ class Engine:
                 raise ValueError
         except Exception:
             raise RequestError(_explain(ps, request)) from None
-        return self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
+        decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
+        if R is not None:
+            limiter = ps.limiters[rtype].get(action)
+            if limiter is not None:
+                return self._limit(ps, limiter, decision, (pid, P, rid, R, C, ptype), dry is True)
+        return decision
 
     def check_batch(self, principal: dict, items: list[dict], context: dict | None = None,
                     dry_run: bool = False) -> list[Decision]:
@@ -146,10 +159,44 @@ class Engine:
                 raise RequestError(problem if shared is None else f"items[{index}]: {problem}"
                                    ) from None
             pid, P, C, ptype = shared
+            limiters = ps.limiters.get(rtype, {})
             for action in actions:
-                out.append(self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf,
-                                        False))
+                decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf,
+                                        False)
+                limiter = limiters.get(action)
+                if limiter is not None:
+                    decision = self._limit(ps, limiter, decision, (pid, P, rid, R, C, ptype),
+                                           dry_run)
+                out.append(decision)
         return out
+
+    def _limit(self, ps: PolicySet, limiter, decision: Decision, args: tuple,
+               dry_run: bool) -> Decision:
+        """Step 8: every applicable bucket gives a token, or the request is rate limited;
+        whatever the policy decided (refused attempts count too)."""
+        try:
+            buckets = limiter(*args)
+        except Exception as exc:
+            return self._failed(ps, exc)
+        if not buckets:
+            return decision
+        try:
+            verdict = self.rate_store.acquire(buckets, self.clock(), dry_run)
+        except StoreUnavailable:
+            if self.rate_failure == "open":
+                return decision
+            verdict = None
+        except Exception as exc:
+            return self._failed(ps, exc)
+        if verdict is not None and verdict.passed:
+            return decision
+        kept = [] if decision.allowed else list(decision.reasons)
+        if verdict is None:
+            reasons, retry = kept + ["rate_store_unavailable"], 0.0
+        else:
+            reasons, retry = kept + ["rate_limited", *verdict.exhausted], verdict.retry_after
+        return make_decision(False, FrozenList(reasons), EMPTY, retry, ps.version,
+                             decision.warnings)
 
     def _shared_parts(self, state, request: dict) -> tuple:
         """(pid, P, C, ptype) of a batch's principal and context; raises if invalid."""

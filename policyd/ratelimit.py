@@ -1,0 +1,108 @@
+"""Rate buckets: GCRA arithmetic, the store interface, and the in-memory store.
+
+GCRA keeps one number per bucket, its theoretical arrival time (TAT). With
+interval T = period / N and burst B, a request at `now` passes when
+max(TAT, now) + T - now <= B * T, and then TAT becomes max(TAT, now) + T. A
+bucket whose TAT is in the past is full: the same as no bucket at all, which is
+why expired buckets can be dropped without losing anything.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from dataclasses import dataclass
+
+# (rule full name, interval seconds, burst, key values): what a generated limiter returns
+Bucket = tuple[str, float, float, tuple]
+
+
+class StoreUnavailable(Exception):
+    """The store could not answer in time; the engine applies the configured failure mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    exhausted: tuple[str, ...]  # rule names whose bucket had no token; empty when it passes
+    retry_after: float  # seconds until every exhausted bucket would pass
+
+    @property
+    def passed(self) -> bool:
+        return not self.exhausted
+
+
+PASSED = Verdict((), 0.0)
+
+
+def gcra(tat: float | None, now: float, interval: float, burst: float) -> tuple[float, float]:
+    """(new TAT if the request passes, seconds to wait; 0 when it passes now)."""
+    start = now if tat is None or tat < now else tat
+    new_tat = start + interval
+    wait = new_tat - burst * interval - now
+    return new_tat, (wait if wait > 1e-9 else 0.0)
+
+
+class RateStore(abc.ABC):
+    """Takes one token from every bucket, or from none when any bucket is empty."""
+
+    name = "abstract"
+
+    @abc.abstractmethod
+    def acquire(self, buckets: list[Bucket], now: float, dry_run: bool) -> Verdict:
+        """The verdict for these buckets; raises StoreUnavailable when it cannot tell."""
+
+
+class MemoryStore(RateStore):
+    """In-process buckets, bounded: at most `max_keys`, evicting expired buckets first,
+    then the least recently used. A plain dict in insertion order is the LRU list."""
+
+    name = "memory"
+    SCAN = 64  # how many of the oldest buckets to look at for an expired one
+
+    def __init__(self, max_keys: int = 1_000_000):
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.max_keys = max_keys
+        self._tat: dict[tuple, float] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._tat)
+
+    def acquire(self, buckets: list[Bucket], now: float, dry_run: bool) -> Verdict:
+        tats = self._tat
+        with self._lock:
+            planned, exhausted, retry = [], [], 0.0
+            for name, interval, burst, keys in buckets:
+                key = (name, keys)
+                new_tat, wait = gcra(tats.get(key), now, interval, burst)
+                if wait:
+                    exhausted.append(name)
+                    retry = max(retry, wait)
+                planned.append((key, new_tat))
+            if exhausted:
+                return Verdict(tuple(exhausted), retry)
+            if not dry_run:
+                for key, new_tat in planned:
+                    tats.pop(key, None)  # re-insert at the end: most recently used
+                    tats[key] = new_tat
+                if len(tats) > self.max_keys:
+                    self._evict(now)
+            return PASSED
+
+    def _evict(self, now: float) -> None:
+        tats = self._tat
+        while len(tats) > self.max_keys:
+            oldest = None
+            for i, (key, tat) in enumerate(tats.items()):
+                if oldest is None:
+                    oldest = key
+                if tat <= now:  # full bucket: dropping it loses nothing
+                    del tats[key]
+                    break
+                if i >= self.SCAN:
+                    del tats[oldest]
+                    break
+            else:
+                if oldest is not None and len(tats) > self.max_keys:
+                    del tats[oldest]
