@@ -107,7 +107,10 @@ def cmd_serve(args) -> int:
                           threads=args.threads, tls_cert=args.tls_cert, tls_key=args.tls_key,
                           tls_client_ca=args.tls_client_ca,
                           max_message_bytes=args.max_message_bytes, grace=args.grace,
-                          reload=not args.no_reload, reload_interval=args.reload_interval)
+                          reload=not args.no_reload, reload_interval=args.reload_interval,
+                          rate_store=args.rate_store, rate_max_keys=args.rate_max_keys,
+                          rate_key_prefix=args.rate_key_prefix, rate_failure=args.rate_failure,
+                          rate_timeout_ms=args.rate_timeout_ms)
     except ValidationError as exc:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
@@ -116,13 +119,14 @@ def cmd_serve(args) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        engine = Engine.from_path(cfg.path)  # fail fast, before any worker starts
+        policy_set = compile_path(cfg.path)  # fail fast, before any worker starts
     except PolicyError as exc:
         _print_policy_error(exc)
         return EXIT_POLICY
 
-    def serve_one(engine: Engine | None = None) -> int:
-        engine = engine or Engine.from_path(cfg.path)
+    def serve_one(policy_set=None) -> int:
+        engine = Engine(policy_set or compile_path(cfg.path), rate_store=cfg.make_rate_store(),
+                        rate_failure=cfg.rate_failure)
         try:
             built = build_server(engine, cfg)
         except OSError as exc:
@@ -131,7 +135,7 @@ def cmd_serve(args) -> int:
         return run_server(built, cfg)
 
     if cfg.workers == 1:
-        return serve_one(engine)
+        return serve_one(policy_set)
     return serve_forked(cfg.workers, serve_one)
 
 
@@ -164,6 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=float, default=5.0, help="seconds to drain on shutdown")
     p.add_argument("--reload-interval", type=float, default=0.5, help="seconds between polls")
     p.add_argument("--no-reload", action="store_true", help="do not watch the path")
+    p.add_argument("--rate-store", default="memory",
+                   help="`memory` (per process) or redis://host:port/db (shared)")
+    p.add_argument("--rate-max-keys", type=int, default=1_000_000,
+                   help="memory store: most buckets kept")
+    p.add_argument("--rate-key-prefix", default="policyd:", help="redis: key name prefix")
+    p.add_argument("--rate-failure", choices=("open", "closed"), default="open",
+                   help="when the rate store cannot answer: pass rate rules, or deny")
+    p.add_argument("--rate-timeout-ms", type=int, default=50,
+                   help="redis: connect and call timeout")
     p.set_defaults(run=cmd_serve)
     return parser
 

@@ -4,6 +4,7 @@ with the flag's name, never a failure later."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +26,11 @@ class ServeConfig(BaseModel):
     grace: float = Field(5.0, ge=0, le=3600)
     reload: bool = True
     reload_interval: float = Field(0.5, gt=0, le=3600)
+    rate_store: str = "memory"  # or redis://host:port/db, rediss:// for TLS
+    rate_max_keys: int = Field(1_000_000, ge=1)
+    rate_key_prefix: str = Field("policyd:", min_length=1, max_length=128)
+    rate_failure: Literal["open", "closed"] = "open"
+    rate_timeout_ms: int = Field(50, ge=1, le=60_000)
 
     @model_validator(mode="after")
     def _consistent(self) -> ServeConfig:
@@ -36,6 +42,20 @@ class ServeConfig(BaseModel):
                            ("--tls-client-ca", self.tls_client_ca)):
             if path is not None and not path.is_file():
                 raise ValueError(f"{flag}: no such file: {path}")
+        if self.rate_store != "memory" and not self.rate_store.startswith(("redis://",
+                                                                          "rediss://")):
+            raise ValueError("--rate-store is `memory` or a redis:// or rediss:// URL")
         if self.workers > 1 and self.port == 0:
             raise ValueError("--workers above 1 needs a fixed --port (they share it)")
         return self
+
+    def make_rate_store(self):
+        """A fresh store (each worker process makes its own)."""
+        from .ratelimit import MemoryStore
+
+        if self.rate_store == "memory":
+            return MemoryStore(self.rate_max_keys)
+        from .redis_store import RedisStore
+
+        return RedisStore(self.rate_store, prefix=self.rate_key_prefix,
+                          timeout=self.rate_timeout_ms / 1000)

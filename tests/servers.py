@@ -30,10 +30,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def thread_server(path, **options):
+def thread_server(path, rate_store=None, **options):
     """A real server in this process; yields (target, built)."""
     cfg = ServeConfig(path=Path(path), port=0, **options)
-    built = build_server(Engine.from_path(cfg.path), cfg)
+    engine = Engine.from_path(cfg.path, rate_store=rate_store or cfg.make_rate_store(),
+                              rate_failure=cfg.rate_failure)
+    built = build_server(engine, cfg)
     stop = threading.Event()
     thread = threading.Thread(target=run_server, args=(built, cfg, stop), daemon=True)
     thread.start()

@@ -13,6 +13,7 @@ from policyd import Engine, compile_text
 from policyd.compiler import compile_path, read_sources
 from policyd.parser import parse
 
+from .conftest import Unlimited
 from .reference import Reference
 from .strategies import policies, requests
 
@@ -33,7 +34,7 @@ def test_examples_agree_with_reference(example):
     path = EXAMPLES / example
     sources = read_sources(path)
     ref = Reference([parse(text, name) for name, text in sources.items()], NOW)
-    engine = Engine(compile_path(path), clock=NOW.timestamp)
+    engine = Engine(compile_path(path), clock=NOW.timestamp, rate_store=Unlimited())
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(requests(engine.policy_set.checked))

@@ -176,3 +176,28 @@ def test_memory_store_is_thread_safe():
     for t in threads:
         t.join()
     assert passed.count(True) == 100  # exactly the burst, however the threads interleave
+
+
+def test_the_examples_rate_rules():
+    from .conftest import EXAMPLES, order, req, user
+
+    clock = Clock()
+    orders = Engine.from_path(EXAMPLES / "orders", clock=clock)
+    bob = user("bob", roles=["support"], mfa=True)
+    refunds = [orders.check(req(bob, "refund", order(), {"ip": "10.9.9.9"})) for _ in range(6)]
+    assert [d.allowed for d in refunds] == [True] * 5 + [False]
+    assert refunds[-1].reasons == ["rate_limited", "orders#12"]
+    clock.now += 12
+    assert orders.check(req(bob, "refund", order(), {"ip": "10.9.9.9"})).allowed
+    reads = [orders.check(req(bob, "read", order())) for _ in range(20)]
+    assert reads[-1].reasons == ["rate_limited", "orders#13"]  # 100/s, burst 20, all actions
+
+    admin = Engine.from_path(EXAMPLES / "admin", clock=clock)
+    session = {"type": "Session", "id": "s1", "attrs": {"username": "sam"}}
+    staff = {"type": "Staff", "id": "sam", "attrs": {"roles": ["sre"], "mfa": True,
+                                                      "team": "platform"}}
+    attempts = [admin.check({"principal": staff, "action": "login", "resource": session,
+                             "context": {"ip": "10.1.1.1"}}) for _ in range(6)]
+    assert [d.allowed for d in attempts] == [True] * 5 + [False]
+    assert attempts[-1].reasons == ["rate_limited", "sessions.login_throttle"]
+    assert attempts[-1].retry_after == pytest.approx(180.0)

@@ -17,7 +17,7 @@ from policyd import Engine, RequestError
 from policyd._proto.policyd.v1 import policyd_pb2 as pb
 from policyd.client import DecisionClient, PolicydUnavailable
 
-from .conftest import EXAMPLES, order, req, user
+from .conftest import EXAMPLES, Unlimited, order, req, user
 from .servers import free_port, health_status, thread_server
 from .strategies import requests
 
@@ -26,7 +26,8 @@ ORDERS = EXAMPLES / "orders"
 
 @pytest.fixture(scope="module")
 def served():
-    with thread_server(ORDERS, max_message_bytes=64 * 1024, reload=False) as (target, built):
+    with thread_server(ORDERS, rate_store=Unlimited(), max_message_bytes=64 * 1024,
+                       reload=False) as (target, built):
         client = DecisionClient(target, timeout=5)
         yield target, built, client
         client.close()
@@ -34,7 +35,7 @@ def served():
 
 @pytest.fixture(scope="module")
 def engine():
-    return Engine.from_path(ORDERS)
+    return Engine.from_path(ORDERS, rate_store=Unlimited())
 
 
 def _same(a, b) -> bool:
