@@ -19,7 +19,7 @@ from typing import Any
 from .codegen import ALLOW_BITS
 from .compiler import PolicySet, compile_path
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
-from .ratelimit import MemoryStore, RateStore, StoreUnavailable
+from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
 from .validation import explain
 
 log = logging.getLogger("policyd.engine")
@@ -115,7 +115,7 @@ class Engine:
         if R is not None:
             limiter = ps.limiters[rtype].get(action)
             if limiter is not None:
-                return self._limit(ps, limiter, decision, (pid, P, rid, R, C, ptype), dry is True)
+                return self._limit(ps, limiter, decision, pid, P, rid, R, C, ptype, dry is True)
         return decision
 
     def check_batch(self, principal: dict, items: list[dict], context: dict | None = None,
@@ -165,31 +165,28 @@ class Engine:
                                         False)
                 limiter = limiters.get(action)
                 if limiter is not None:
-                    decision = self._limit(ps, limiter, decision, (pid, P, rid, R, C, ptype),
+                    decision = self._limit(ps, limiter, decision, pid, P, rid, R, C, ptype,
                                            dry_run)
                 out.append(decision)
         return out
 
-    def _limit(self, ps: PolicySet, limiter, decision: Decision, args: tuple,
+    def _limit(self, ps: PolicySet, limiter, decision: Decision, pid, P, rid, R, C, ptype,
                dry_run: bool) -> Decision:
         """Step 8: every applicable bucket gives a token, or the request is rate limited;
         whatever the policy decided (refused attempts count too)."""
         try:
-            buckets = limiter(*args)
-        except Exception as exc:
-            return self._failed(ps, exc)
-        if not buckets:
-            return decision
-        try:
+            buckets = limiter(pid, P, rid, R, C, ptype)
+            if not buckets:
+                return decision
             verdict = self.rate_store.acquire(buckets, self.clock(), dry_run)
+            if verdict is PASSED or not verdict.exhausted:
+                return decision
         except StoreUnavailable:
             if self.rate_failure == "open":
                 return decision
             verdict = None
         except Exception as exc:
             return self._failed(ps, exc)
-        if verdict is not None and verdict.passed:
-            return decision
         kept = [] if decision.allowed else list(decision.reasons)
         if verdict is None:
             reasons, retry = kept + ["rate_store_unavailable"], 0.0

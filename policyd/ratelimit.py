@@ -71,15 +71,36 @@ class MemoryStore(RateStore):
 
     def acquire(self, buckets: list[Bucket], now: float, dry_run: bool) -> Verdict:
         tats = self._tat
+        if len(buckets) == 1:  # the common case, with nothing allocated when it passes
+            name, interval, burst, keys = buckets[0]
+            key = (name, keys)
+            with self._lock:
+                tat = tats.pop(key, None)
+                start = now if tat is None or tat < now else tat
+                wait = start + interval - burst * interval - now
+                if wait > 1e-9:
+                    tats[key] = tat
+                    return Verdict((name,), wait)
+                if dry_run:
+                    if tat is not None:
+                        tats[key] = tat
+                    return PASSED
+                tats[key] = start + interval  # at the end: most recently used
+                if len(tats) > self.max_keys:
+                    self._evict(now)
+            return PASSED
         with self._lock:
             planned, exhausted, retry = [], [], 0.0
-            for name, interval, burst, keys in buckets:
+            for name, interval, burst, keys in buckets:  # gcra(), inlined
                 key = (name, keys)
-                new_tat, wait = gcra(tats.get(key), now, interval, burst)
-                if wait:
+                tat = tats.get(key)
+                start = now if tat is None or tat < now else tat
+                wait = start + interval - burst * interval - now
+                if wait > 1e-9:
                     exhausted.append(name)
-                    retry = max(retry, wait)
-                planned.append((key, new_tat))
+                    if wait > retry:
+                        retry = wait
+                planned.append((key, start + interval))
             if exhausted:
                 return Verdict(tuple(exhausted), retry)
             if not dry_run:
