@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -98,7 +97,10 @@ def cmd_compile(args) -> int:
 def cmd_serve(args) -> int:
     from pydantic import ValidationError
 
+    from .audit import DecisionLog
     from .config import ServeConfig
+    from .logs import configure as configure_logs
+    from .metrics import Metrics
     from .server import build_server, run_server
     from .workers import serve_forked
 
@@ -110,32 +112,45 @@ def cmd_serve(args) -> int:
                           reload=not args.no_reload, reload_interval=args.reload_interval,
                           rate_store=args.rate_store, rate_max_keys=args.rate_max_keys,
                           rate_key_prefix=args.rate_key_prefix, rate_failure=args.rate_failure,
-                          rate_timeout_ms=args.rate_timeout_ms)
+                          rate_timeout_ms=args.rate_timeout_ms, decision_log=args.decision_log,
+                          log_attributes=args.log_attributes,
+                          decision_log_queue=args.decision_log_queue,
+                          metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+                          log_format=args.log_format)
     except ValidationError as exc:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
             print(f"policyd serve: {where + ': ' if where else ''}{err['msg']}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logs(cfg.log_format)
     try:
         policy_set = compile_path(cfg.path)  # fail fast, before any worker starts
     except PolicyError as exc:
         _print_policy_error(exc)
         return EXIT_POLICY
 
-    def serve_one(policy_set=None) -> int:
-        engine = Engine(policy_set or compile_path(cfg.path), rate_store=cfg.make_rate_store(),
-                        rate_failure=cfg.rate_failure)
+    def serve_one(worker: int = 0, policy_set=None) -> int:
+        metrics = decision_log = None
         try:
-            built = build_server(engine, cfg)
+            if cfg.metrics_port is not None:  # worker i serves its metrics on port + i
+                metrics = Metrics()
+                metrics.serve(cfg.metrics_port + worker, cfg.metrics_host)
+            if cfg.decision_log is not None:  # one file per worker: lines never interleave
+                path = cfg.decision_log if cfg.workers == 1 else f"{cfg.decision_log}.{worker}"
+                decision_log = DecisionLog(path, cfg.decision_log_queue,
+                                           metrics.log_dropped.inc if metrics else None)
+            engine = Engine(policy_set or compile_path(cfg.path),
+                            rate_store=cfg.make_rate_store(), rate_failure=cfg.rate_failure,
+                            decision_sink=decision_log.emit if decision_log else None,
+                            log_attributes=cfg.log_attributes)
+            built = build_server(engine, cfg, metrics, decision_log)
         except OSError as exc:
             print(f"policyd serve: {exc}", file=sys.stderr)
             return EXIT_USAGE
         return run_server(built, cfg)
 
     if cfg.workers == 1:
-        return serve_one(policy_set)
+        return serve_one(0, policy_set)
     return serve_forked(cfg.workers, serve_one)
 
 
@@ -177,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when the rate store cannot answer: pass rate rules, or deny")
     p.add_argument("--rate-timeout-ms", type=int, default=50,
                    help="redis: connect and call timeout")
+    p.add_argument("--decision-log", metavar="PATH|-", help="one JSON line per decision")
+    p.add_argument("--log-attributes", action="store_true",
+                   help="include attribute values in decision records (sensitive ones masked)")
+    p.add_argument("--decision-log-queue", type=int, default=10_000,
+                   help="records buffered before new ones are dropped (and counted)")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    p.add_argument("--metrics-host", default="127.0.0.1")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="the server's own log")
     p.set_defaults(run=cmd_serve)
     return parser
 

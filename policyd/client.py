@@ -91,8 +91,16 @@ class DecisionClient:
                     dry_run: bool = False, request_id: str = "") -> list[Decision]:
         """One decision per (item, action), in order. An item is
         {"resource": {...}, "actions": [...], "write_fields": [...]}."""
+        return [d for d, _ in self.check_batch_with_ids(principal, items, context, dry_run,
+                                                         request_id)]
+
+    def check_batch_with_ids(self, principal: dict, items: list[dict],
+                             context: dict | None = None, dry_run: bool = False,
+                             request_id: str = "") -> list[tuple[Decision, str]]:
+        """`check_batch` with each decision's decision_id."""
         msg = _encode(_batch_message, principal, items, context, dry_run, request_id)
-        return [wire.decision(r) for r in self._call(self._batch, msg).results]
+        return [(wire.decision(r), r.decision_id)
+                for r in self._call(self._batch, msg).results]
 
     def _call(self, method, msg):
         try:

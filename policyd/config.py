@@ -31,6 +31,12 @@ class ServeConfig(BaseModel):
     rate_key_prefix: str = Field("policyd:", min_length=1, max_length=128)
     rate_failure: Literal["open", "closed"] = "open"
     rate_timeout_ms: int = Field(50, ge=1, le=60_000)
+    decision_log: str | None = None  # a file path, or "-" for standard output
+    log_attributes: bool = False
+    decision_log_queue: int = Field(10_000, ge=1)
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    log_format: Literal["text", "json"] = "text"
 
     @model_validator(mode="after")
     def _consistent(self) -> ServeConfig:
@@ -45,6 +51,10 @@ class ServeConfig(BaseModel):
         if self.rate_store != "memory" and not self.rate_store.startswith(("redis://",
                                                                           "rediss://")):
             raise ValueError("--rate-store is `memory` or a redis:// or rediss:// URL")
+        if self.log_attributes and self.decision_log is None:
+            raise ValueError("--log-attributes needs --decision-log")
+        if self.workers > 1 and self.decision_log == "-":
+            raise ValueError("--workers above 1 write one decision log file each: give a path")
         if self.workers > 1 and self.port == 0:
             raise ValueError("--workers above 1 needs a fixed --port (they share it)")
         return self

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .audit import DecisionIds, RecordBuilder
 from .codegen import ALLOW_BITS
 from .compiler import PolicySet, compile_path
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
@@ -33,12 +34,19 @@ class Engine:
     """Decides requests against one compiled policy set; `swap` replaces the set atomically."""
 
     def __init__(self, policy_set: PolicySet, clock: Callable[[], float] = _time.time,
-                 rate_store: RateStore | None = None, rate_failure: str = "open"):
+                 rate_store: RateStore | None = None, rate_failure: str = "open",
+                 decision_sink: Callable[[dict], None] | None = None,
+                 log_attributes: bool = False):
         if rate_failure not in ("open", "closed"):
             raise ValueError("rate_failure is 'open' or 'closed'")
         self.clock = clock
         self.rate_store = rate_store if rate_store is not None else MemoryStore()
         self.rate_failure = rate_failure
+        self.decision_sink = decision_sink
+        self.log_attributes = log_attributes
+        self.ids = DecisionIds()
+        if decision_sink is None:
+            self.check = self._check  # no sink: the bare decision, not even one more call
         self._failures_logged: set[str] = set()
         self._lock = threading.Lock()
         self._install(policy_set)
@@ -70,14 +78,62 @@ class Engine:
         bits = {r: {f: 1 << i for i, f in enumerate(fields)} for r, fields in ps.fields.items()}
         role_names = frozenset(cs.roles)
         # one tuple, replaced whole: readers never see half of an old and half of a new set
+        self._records = RecordBuilder(cs, self.log_attributes)
         allow_caches = {r: {} for r in cs.resources}
         self._state = (ps, principals, resources, context, bits, role_names, {}, allow_caches)
 
-    # ---- the hot path ------------------------------------------------------------
+    # ---- decisions with their records -------------------------------------------------
 
     def check(self, request: dict | CheckRequest, explain: bool = False) -> Decision:
         """Decide one request. Raises RequestError for an invalid request; any other
-        failure denies with reason `error` (fail closed)."""
+        failure denies with reason `error` (fail closed). With a decision sink, the
+        decision's record goes to it."""
+        return self.decide(request, explain)[0]
+
+    def decide(self, request: dict | CheckRequest, explain: bool = False, *,
+               request_id: str = "", peer: str = "") -> tuple[Decision, str]:
+        """The decision and its unique decision_id; the record goes to the sink, if any."""
+        t0 = _time.perf_counter()
+        decision = self._check(request, explain)
+        decision_id = self.ids()
+        if self.decision_sink is not None:
+            if type(request) is not dict:
+                request = self._as_dict(request)
+            elapsed = (_time.perf_counter() - t0) * 1e6
+            self._emit(self._records.build(request, decision, decision_id, elapsed, request_id,
+                                           peer))
+        return decision, decision_id
+
+    def decide_batch(self, principal: dict, items: list[dict], context: dict | None = None,
+                     dry_run: bool = False, *, request_id: str = "",
+                     peer: str = "") -> list[tuple[Decision, str]]:
+        """`check_batch` with a decision_id (and a record, with a sink) per decision."""
+        t0 = _time.perf_counter()
+        decisions = self.check_batch(principal, items, context, dry_run)
+        ids = [self.ids() for _ in decisions]
+        if self.decision_sink is not None and decisions:
+            each = (_time.perf_counter() - t0) * 1e6 / len(decisions)
+            pairs = ((item, action) for item in items for action in item["actions"])
+            for (item, action), d, did in zip(pairs, decisions, ids, strict=True):
+                request = {"principal": principal, "action": action,
+                           "resource": item["resource"], "context": context,
+                           "write_fields": item.get("write_fields"), "dry_run": dry_run}
+                self._emit(self._records.build(request, d, did, each, request_id, peer))
+        return list(zip(decisions, ids, strict=True))
+
+    def _emit(self, record: dict) -> None:
+        try:
+            self.decision_sink(record)
+        except Exception as exc:  # a failing sink must not fail the decision
+            key = f"sink:{type(exc).__name__}"
+            if key not in self._failures_logged:
+                self._failures_logged.add(key)
+                log.error("decision sink failed: %s: %s", type(exc).__name__, exc)
+
+    # ---- the hot path ------------------------------------------------------------
+
+    def _check(self, request: dict | CheckRequest, explain: bool = False) -> Decision:
+        """Decide one request (the hot path: no record, no id)."""
         state = self._state
         ps, principals, resources, context_v = state[:4]
         if type(request) is not dict:

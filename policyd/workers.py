@@ -18,14 +18,14 @@ log = logging.getLogger("policyd.workers")
 RESTART_PAUSE = 1.0  # seconds between replacing a crashed child and the next
 
 
-def _spawn(serve_one: Callable[[], int]) -> int:
+def _spawn(serve_one: Callable[[int], int], worker: int) -> int:
     pid = os.fork()
     if pid == 0:  # the child: serve, then leave without running the parent's cleanup
         code = 1
         try:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)
-            code = serve_one()
+            code = serve_one(worker)
         except BaseException as exc:  # report, never unwind into the parent's code
             log.error("worker %d failed: %s: %s", os.getpid(), type(exc).__name__, exc)
         finally:
@@ -33,9 +33,10 @@ def _spawn(serve_one: Callable[[], int]) -> int:
     return pid
 
 
-def serve_forked(workers: int, serve_one: Callable[[], int]) -> int:
+def serve_forked(workers: int, serve_one: Callable[[int], int]) -> int:
+    """`serve_one(i)` runs worker i (0-based) in its own process; a replacement keeps i."""
     stopping = False
-    children: set[int] = set()
+    children: dict[int, int] = {}  # pid -> worker index
 
     def forward(sig, _frame) -> None:
         nonlocal stopping
@@ -46,13 +47,13 @@ def serve_forked(workers: int, serve_one: Callable[[], int]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for _ in range(workers):
-        children.add(_spawn(serve_one))
+    for worker in range(workers):
+        children[_spawn(serve_one, worker)] = worker
     log.info("started %d workers: %s", workers, sorted(children))
     failed = False
     while children:
         pid, status = os.wait()
-        children.discard(pid)
+        worker = children.pop(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         if stopping:
             failed |= code != 0
@@ -60,5 +61,5 @@ def serve_forked(workers: int, serve_one: Callable[[], int]) -> int:
         log.error("worker %d exited with %d; starting a replacement", pid, code)
         time.sleep(RESTART_PAUSE)
         if not stopping:
-            children.add(_spawn(serve_one))
+            children[_spawn(serve_one, worker)] = worker
     return 1 if failed else 0

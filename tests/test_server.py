@@ -156,8 +156,8 @@ def test_an_internal_failure_denies_with_error_and_logs_once(served, caplog, mon
     def boom(*args, **kwargs):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(built.engine, "check", boom)
-    monkeypatch.setattr(built.engine, "check_batch", boom)
+    monkeypatch.setattr(built.engine, "decide", boom)
+    monkeypatch.setattr(built.engine, "decide_batch", boom)
     with caplog.at_level(logging.ERROR, "policyd.server"):
         first = client.check(req(user(), "read", order()))
         second = client.check(req(user(), "read", order()))
