@@ -52,11 +52,10 @@ class Engine:
         self._install(policy_set)
 
     @classmethod
-    def from_path(cls, path: str | Path, clock: Callable[[], float] = _time.time,
-                  rate_store: RateStore | None = None, rate_failure: str = "open") -> Engine:
-        """Compile a .policy file or a directory of them (raises PolicyError)."""
-        return cls(compile_path(path), clock=clock, rate_store=rate_store,
-                   rate_failure=rate_failure)
+    def from_path(cls, path: str | Path, **options) -> Engine:
+        """Compile a .policy file or a directory of them (raises PolicyError); `options`
+        are the constructor's (clock, rate_store, rate_failure, decision_sink, ...)."""
+        return cls(compile_path(path), **options)
 
     @property
     def policy_set(self) -> PolicySet:
