@@ -20,8 +20,8 @@ from .audit import DecisionIds, RecordBuilder
 from .codegen import ALLOW_BITS
 from .compiler import PolicySet, compile_path
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
+from .outcome import explain_request, policy_location, refused_writes, unknown_roles
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
-from .validation import explain
 
 log = logging.getLogger("policyd.engine")
 
@@ -165,7 +165,7 @@ class Engine:
             if dry is not None and type(dry) is not bool:
                 raise ValueError
         except Exception:
-            raise RequestError(_explain(ps, request)) from None
+            raise RequestError(explain_request(ps, request)) from None
         decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
         if R is not None:
             limiter = ps.limiters[rtype].get(action)
@@ -210,7 +210,7 @@ class Engine:
                                        not all(type(f) is str for f in wf)):
                     raise ValueError
             except Exception:
-                problem = _explain(ps, request)
+                problem = explain_request(ps, request)
                 raise RequestError(problem if shared is None else f"items[{index}]: {problem}"
                                    ) from None
             pid, P, C, ptype = shared
@@ -273,7 +273,7 @@ class Engine:
         try:
             roles = P.get("roles")
             warnings = EMPTY if not roles or role_names.issuperset(roles) else \
-                _unknown_roles(roles, role_names)
+                unknown_roles(roles, role_names)
             if R is None:
                 return self._plain(ps, "unknown_resource", warnings)
             fn = ps.deciders[rtype].get(action)
@@ -285,7 +285,7 @@ class Engine:
             outcome = fn(pid, P, rid, R, C, ptype)
             if type(outcome) is int:
                 if wf:
-                    refused = _refused_writes(ps, bits[rtype], (pid, P, rtype, rid, R, C, ptype,
+                    refused = refused_writes(ps, bits[rtype], (pid, P, rtype, rid, R, C, ptype,
                                                                 action), wf)
                     if refused:
                         return make_decision(False, FrozenList(refused), EMPTY, 0.0, ps.version,
@@ -332,7 +332,7 @@ class Engine:
             reasons = held["deny"] or ["default_deny"]
             return make_decision(False, FrozenList(reasons), EMPTY, 0.0, ps.version, warnings)
         if wf:
-            refused = _refused_writes(ps, field_bits, parsed, wf)
+            refused = refused_writes(ps, field_bits, parsed, wf)
             if refused:
                 return make_decision(False, FrozenList(refused), EMPTY, 0.0, ps.version, warnings)
         mask = ps.show[rtype](pid, P, rid, R, C, ptype, action) | 1
@@ -345,7 +345,7 @@ class Engine:
         return make_decision(False, FrozenList((reason,)), EMPTY, 0.0, ps.version, warnings)
 
     def _failed(self, ps: PolicySet, exc: Exception) -> Decision:
-        where = _policy_location(ps, exc)
+        where = policy_location(ps, exc)
         key = f"{type(exc).__name__}:{where}"
         if key not in self._failures_logged:
             with self._lock:
@@ -358,44 +358,3 @@ class Engine:
         if isinstance(request, CheckRequest):
             return request.model_dump()
         return request  # explained (and refused) by the validation step
-
-
-def _unknown_roles(roles, role_names: frozenset) -> FrozenList:
-    return FrozenList(f"unknown_role:{r}" for r in sorted(set(roles) - role_names))
-
-
-def _refused_writes(ps: PolicySet, field_bits: dict, parsed, wf: list[str]) -> list[str] | None:
-    """`unknown_field:...` and `not_writable:...` for the fields no write rule grants."""
-    pid, P, rtype, rid, R, C, ptype, action = parsed
-    granted = ps.write[rtype](pid, P, rid, R, C, ptype, action)
-    wanted = list(dict.fromkeys(wf))
-    unknown = [f for f in wanted if f not in field_bits and f != "type"]
-    refused = [f for f in wanted if f not in unknown and not granted & field_bits.get(f, 0)]
-    reasons = []
-    if unknown:
-        reasons.append("unknown_field:" + ",".join(unknown))
-    if refused:
-        reasons.append("not_writable:" + ",".join(refused))
-    return reasons or None
-
-
-def _explain(ps: PolicySet, request: Any) -> str:
-    try:
-        return explain(ps.checked, request)
-    except Exception:  # the explanation is best effort; the refusal is not
-        return "invalid request"
-
-
-def _policy_location(ps: PolicySet, exc: Exception) -> str:
-    tb = exc.__traceback__
-    where = "engine"
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename.startswith("<policyd "):
-            found = ps.policy_location(filename, tb.tb_lineno)
-            if found:
-                where = f"{found[0]}:{found[1]}"
-        tb = tb.tb_next
-    return where
-
-
