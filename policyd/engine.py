@@ -4,7 +4,8 @@ decision (writes, visibility), fail closed on anything unexpected.
 The combining rule, in full: an invalid request is an error, never a decision;
 an undeclared type or action is denied; any deny that holds denies; else an
 allow that holds allows; else default deny. An allowed request that writes a
-field no `write` rule grants is denied.
+field no `write` rule grants is denied. Then every applicable limit rule takes a
+token, whatever was decided; an empty bucket denies.
 """
 
 from __future__ import annotations
@@ -76,10 +77,11 @@ class Engine:
         context = ps.validators.get("context")
         bits = {r: {f: 1 << i for i, f in enumerate(fields)} for r, fields in ps.fields.items()}
         role_names = frozenset(cs.roles)
-        # one tuple, replaced whole: readers never see half of an old and half of a new set
-        self._records = RecordBuilder(cs, self.log_attributes)
         allow_caches = {r: {} for r in cs.resources}
-        self._state = (ps, principals, resources, context, bits, role_names, {}, allow_caches)
+        records = RecordBuilder(cs, self.log_attributes)  # masks the set's sensitive attributes
+        # one tuple, replaced whole: readers never see half of an old and half of a new set
+        self._state = (ps, principals, resources, context, bits, role_names, {}, allow_caches,
+                       records)
 
     # ---- decisions with their records -------------------------------------------------
 
@@ -92,14 +94,14 @@ class Engine:
     def decide(self, request: dict | CheckRequest, explain: bool = False, *,
                request_id: str = "", peer: str = "") -> tuple[Decision, str]:
         """The decision and its unique decision_id; the record goes to the sink, if any."""
-        t0 = _time.perf_counter()
+        t0, records = _time.perf_counter(), self._state[8]
         decision = self._check(request, explain)
         decision_id = self.ids()
         if self.decision_sink is not None:
             if type(request) is not dict:
                 request = self._as_dict(request)
             elapsed = (_time.perf_counter() - t0) * 1e6
-            self._emit(self._records.build(request, decision, decision_id, elapsed, request_id,
+            self._emit(records.build(request, decision, decision_id, elapsed, request_id,
                                            peer))
         return decision, decision_id
 
@@ -107,7 +109,7 @@ class Engine:
                      dry_run: bool = False, *, request_id: str = "",
                      peer: str = "") -> list[tuple[Decision, str]]:
         """`check_batch` with a decision_id (and a record, with a sink) per decision."""
-        t0 = _time.perf_counter()
+        t0, records = _time.perf_counter(), self._state[8]
         decisions = self.check_batch(principal, items, context, dry_run)
         ids = [self.ids() for _ in decisions]
         if self.decision_sink is not None and decisions:
@@ -117,7 +119,7 @@ class Engine:
                 request = {"principal": principal, "action": action,
                            "resource": item["resource"], "context": context,
                            "write_fields": item.get("write_fields"), "dry_run": dry_run}
-                self._emit(self._records.build(request, d, did, each, request_id, peer))
+                self._emit(records.build(request, d, did, each, request_id, peer))
         return list(zip(decisions, ids, strict=True))
 
     def _emit(self, record: dict) -> None:
@@ -269,7 +271,7 @@ class Engine:
 
     def _decide(self, state, pid, P, rtype, rid, R, C, ptype, action, wf, explain) -> Decision:
         """Inventory, the generated decider, writes and the memo of identical decisions."""
-        ps, _, _, _, bits, role_names, deny_cache, allow_caches = state
+        ps, _, _, _, bits, role_names, deny_cache, allow_caches, _ = state
         try:
             roles = P.get("roles")
             warnings = EMPTY if not roles or role_names.issuperset(roles) else \
