@@ -287,7 +287,7 @@ class _Gen:
                 self.w.line(f"if {skip}{self.cond(r, action)}: m |= {bits}  # {r.name}")
 
     def limiter(self, fn: str, res: EntitySchema, action: str, limits: list) -> None:
-        """The buckets a request takes a token from: (rule, interval, burst, key values)
+        """The buckets a request takes a token from: ((rule, *key values), interval, burst)
         for every limit rule on the action whose condition holds."""
         self.w.comment(f"{res.name}.{action}: the rate buckets that apply")
         self.w.line(f"def {fn}({ARGS}):")
@@ -296,7 +296,7 @@ class _Gen:
             for r in limits:
                 lim = r.limit
                 keys = ", ".join(self.expr(k, action) for k in lim.keys)
-                spec = f"({r.name!r}, {lim.period / lim.count!r}, {lim.burst!r}, ({keys},))"
+                spec = f"(({r.name!r}, {keys}), {lim.period / lim.count!r}, {lim.burst!r})"
                 with self.w.origin(r.file, r.line):
                     self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
                     self.w.line(f"if {self.cond(r, action)}: b.append({spec})")

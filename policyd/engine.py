@@ -171,8 +171,15 @@ class Engine:
         decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
         if R is not None:
             limiter = ps.limiters[rtype].get(action)
-            if limiter is not None:
-                return self._limit(ps, limiter, decision, pid, P, rid, R, C, ptype, dry is True)
+            if limiter is not None:  # step 8, inline: it runs on every limited request
+                try:
+                    buckets = limiter(pid, P, rid, R, C, ptype)
+                    if buckets:
+                        verdict = self.rate_store.acquire(buckets, self.clock(), dry is True)
+                        if verdict is not PASSED:
+                            return self._rate_limited(ps, decision, verdict)
+                except Exception as exc:
+                    return self._rate_failed(ps, decision, exc)
         return decision
 
     def check_batch(self, principal: dict, items: list[dict], context: dict | None = None,
@@ -233,24 +240,31 @@ class Engine:
         whatever the policy decided (refused attempts count too)."""
         try:
             buckets = limiter(pid, P, rid, R, C, ptype)
-            if not buckets:
-                return decision
-            verdict = self.rate_store.acquire(buckets, self.clock(), dry_run)
-            if verdict is PASSED or not verdict.exhausted:
-                return decision
-        except StoreUnavailable:
-            if self.rate_failure == "open":
-                return decision
-            verdict = None
+            if buckets:
+                verdict = self.rate_store.acquire(buckets, self.clock(), dry_run)
+                if verdict is not PASSED:
+                    return self._rate_limited(ps, decision, verdict)
         except Exception as exc:
-            return self._failed(ps, exc)
+            return self._rate_failed(ps, decision, exc)
+        return decision
+
+    @staticmethod
+    def _rate_limited(ps: PolicySet, decision: Decision, verdict) -> Decision:
+        if not verdict.exhausted:
+            return decision
         kept = [] if decision.allowed else list(decision.reasons)
-        if verdict is None:
-            reasons, retry = kept + ["rate_store_unavailable"], 0.0
-        else:
-            reasons, retry = kept + ["rate_limited", *verdict.exhausted], verdict.retry_after
-        return make_decision(False, FrozenList(reasons), EMPTY, retry, ps.version,
-                             decision.warnings)
+        return make_decision(False, FrozenList(kept + ["rate_limited", *verdict.exhausted]),
+                             EMPTY, verdict.retry_after, ps.version, decision.warnings)
+
+    def _rate_failed(self, ps: PolicySet, decision: Decision, exc: Exception) -> Decision:
+        """The store could not answer (the configured failure mode), or a limiter failed."""
+        if not isinstance(exc, StoreUnavailable):
+            return self._failed(ps, exc)
+        if self.rate_failure == "open":
+            return decision
+        kept = [] if decision.allowed else list(decision.reasons)
+        return make_decision(False, FrozenList(kept + ["rate_store_unavailable"]), EMPTY, 0.0,
+                             ps.version, decision.warnings)
 
     def _shared_parts(self, state, request: dict) -> tuple:
         """(pid, P, C, ptype) of a batch's principal and context; raises if invalid."""

@@ -13,8 +13,9 @@ import abc
 import threading
 from dataclasses import dataclass
 
-# (rule full name, interval seconds, burst, key values): what a generated limiter returns
-Bucket = tuple[str, float, float, tuple]
+# ((rule full name, *key values), interval seconds, burst): what a generated limiter returns;
+# the key is one flat tuple, hashed once per dict operation
+Bucket = tuple[tuple, float, float]
 
 
 class StoreUnavailable(Exception):
@@ -72,15 +73,15 @@ class MemoryStore(RateStore):
     def acquire(self, buckets: list[Bucket], now: float, dry_run: bool) -> Verdict:
         tats = self._tat
         if len(buckets) == 1:  # the common case, with nothing allocated when it passes
-            name, interval, burst, keys = buckets[0]
-            key = (name, keys)
+            key, interval, burst = buckets[0]
             with self._lock:
                 tat = tats.pop(key, None)
                 start = now if tat is None or tat < now else tat
                 wait = start + interval - burst * interval - now
                 if wait > 1e-9:
-                    tats[key] = tat
-                    return Verdict((name,), wait)
+                    if tat is not None:
+                        tats[key] = tat
+                    return Verdict((key[0],), wait)
                 if dry_run:
                     if tat is not None:
                         tats[key] = tat
@@ -91,13 +92,12 @@ class MemoryStore(RateStore):
             return PASSED
         with self._lock:
             planned, exhausted, retry = [], [], 0.0
-            for name, interval, burst, keys in buckets:  # gcra(), inlined
-                key = (name, keys)
+            for key, interval, burst in buckets:  # gcra(), inlined
                 tat = tats.get(key)
                 start = now if tat is None or tat < now else tat
                 wait = start + interval - burst * interval - now
                 if wait > 1e-9:
-                    exhausted.append(name)
+                    exhausted.append(key[0])
                     if wait > retry:
                         retry = wait
                 planned.append((key, start + interval))

@@ -77,16 +77,17 @@ class RedisStore(RateStore):
         self._down_until = 0.0
         self._down = False
 
-    def key(self, name: str, keys: tuple) -> str:
-        material = repr((name, tuple(_canonical(k) for k in keys))).encode()
+    def key(self, bucket_key: tuple) -> str:
+        """The prefix and a hash of (rule, key values): no request data in key names."""
+        material = repr(tuple(_canonical(k) for k in bucket_key)).encode()
         return self.prefix + hashlib.blake2b(material, digest_size=16).hexdigest()
 
     def acquire(self, buckets: list[Bucket], now: float, dry_run: bool) -> Verdict:
         if self._down and time.monotonic() < self._down_until:
             raise StoreUnavailable("rate store down")  # fail fast during an outage
-        keys = [self.key(name, values) for name, _, _, values in buckets]
+        keys = [self.key(key) for key, _, _ in buckets]
         args: list = ["1" if dry_run else "0"]
-        for _, interval, burst, _ in buckets:
+        for _, interval, burst in buckets:
             args += [max(1, round(interval * 1_000_000)), repr(float(burst))]
         try:
             reply = self._script(keys=keys, args=args)
@@ -96,7 +97,7 @@ class RedisStore(RateStore):
         if self._down:
             self._down = False
             log.warning("rate store recovered")
-        exhausted = tuple(buckets[int(i) - 1][0] for i in reply[1:])
+        exhausted = tuple(buckets[int(i) - 1][0][0] for i in reply[1:])
         return Verdict(exhausted, int(reply[0]) / 1_000_000) if exhausted else PASSED
 
     def _went_down(self, exc: Exception) -> None:

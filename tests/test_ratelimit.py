@@ -145,17 +145,17 @@ def test_memory_store_is_bounded_and_drops_full_buckets_first():
     store = MemoryStore(max_keys=100)
     now = 0.0
     for i in range(50):  # 50 buckets that refill completely within a second
-        store.acquire([("short", 0.001, 1.0, (i,))], now, False)
+        store.acquire([(("short", i), 0.001, 1.0)], now, False)
     for i in range(50):  # 50 long-lived buckets
-        store.acquire([("long", 3600.0, 1.0, (i,))], now, False)
+        store.acquire([(("long", i), 3600.0, 1.0)], now, False)
     assert len(store) == 100
     now = 10.0
     for i in range(50):  # 50 new ones: the full "short" buckets go first
-        store.acquire([("new", 3600.0, 1.0, (i,))], now, False)
+        store.acquire([(("new", i), 3600.0, 1.0)], now, False)
     assert len(store) == 100
     assert all(k[0] != "short" for k in store._tat)
     for i in range(1000):  # then least recently used
-        store.acquire([("more", 3600.0, 1.0, (i,))], now, False)
+        store.acquire([(("more", i), 3600.0, 1.0)], now, False)
     assert len(store) == 100
     assert {k[0] for k in store._tat} == {"more"}
 
@@ -168,7 +168,7 @@ def test_memory_store_is_thread_safe():
 
     def take():
         for _ in range(200):
-            passed.append(store.acquire([("r", 3600.0, 100.0, ("k",))], 0.0, False).passed)
+            passed.append(store.acquire([(("r", "k"), 3600.0, 100.0)], 0.0, False).passed)
 
     threads = [threading.Thread(target=take) for _ in range(8)]
     for t in threads:

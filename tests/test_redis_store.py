@@ -65,17 +65,17 @@ def server():
 
 def test_gcra_in_redis(server):
     store = RedisStore(server.url)
-    bucket = [("orders#12", 12.0, 5.0, ("alice",))]
+    bucket = [(("orders#12", "alice"), 12.0, 5.0)]
     assert [store.acquire(bucket, 0, False).passed for _ in range(5)] == [True] * 5
     limited = store.acquire(bucket, 0, False)
     assert limited.exhausted == ("orders#12",)
     assert 11.5 < limited.retry_after <= 12.0  # Redis's own clock has moved a little
-    assert store.acquire([("orders#12", 12.0, 5.0, ("bob",))], 0, False).passed
+    assert store.acquire([(("orders#12", "bob"), 12.0, 5.0)], 0, False).passed
 
 
 def test_all_or_nothing_and_dry_run(server):
     store = RedisStore(server.url)
-    a, b = ("a", 3600.0, 2.0, ("k",)), ("b", 3600.0, 1.0, ("k",))
+    a, b = (("a", "k"), 3600.0, 2.0), (("b", "k"), 3600.0, 1.0)
     assert store.acquire([a, b], 0, dry_run=True).passed
     assert store.acquire([a, b], 0, False).passed
     refused = store.acquire([a, b], 0, False)
@@ -86,8 +86,8 @@ def test_all_or_nothing_and_dry_run(server):
 
 def test_keys_are_hashed_bounded_by_ttl_and_numbers_are_canonical(server):
     store = RedisStore(server.url, prefix="test:")
-    store.acquire([("r", 60.0, 1.0, ("alice'); DROP", 1.0))], 0, False)
-    assert not store.acquire([("r", 60.0, 1.0, ("alice'); DROP", 1))], 0, False).passed
+    store.acquire([(("r", "alice'); DROP", 1.0), 60.0, 1.0)], 0, False)
+    assert not store.acquire([(("r", "alice'); DROP", 1), 60.0, 1.0)], 0, False).passed
     keys = server.client().keys("*")
     assert len(keys) == 1 and re.fullmatch(rb"test:[0-9a-f]{32}", keys[0])
     assert 0 < server.client().pttl(keys[0]) <= 60_001
@@ -95,9 +95,9 @@ def test_keys_are_hashed_bounded_by_ttl_and_numbers_are_canonical(server):
 
 def test_script_is_reloaded_after_noscript(server):
     store = RedisStore(server.url)
-    assert store.acquire([("r", 1.0, 2.0, ("k",))], 0, False).passed
+    assert store.acquire([(("r", "k"), 1.0, 2.0)], 0, False).passed
     server.client().script_flush()
-    assert store.acquire([("r", 1.0, 2.0, ("k",))], 0, False).passed
+    assert store.acquire([(("r", "k"), 1.0, 2.0)], 0, False).passed
 
 
 LOGIN = """
