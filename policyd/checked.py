@@ -138,7 +138,3 @@ class CheckedSet:
     sources: dict[str, str]
     version: str
     warnings: tuple = field(default=())
-
-    def rules_for(self, resource: str, effect: str, action: str | None = None) -> list[CheckedRule]:
-        return [r for r in self.rules.get(resource, ())
-                if r.effect == effect and (action is None or action in r.actions)]

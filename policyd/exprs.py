@@ -26,7 +26,6 @@ from .checked import (
     Op,
     Read,
     compatible,
-    element,
     is_set,
     set_of,
 )
@@ -373,7 +372,3 @@ class ExprChecker:
                               f"declare one: `resource {name} owned by ATTR {{ ... }}`")
         owner_type = res.by_name[res.owner].type
         return Op("owns", (), BOOL, (res.owner, is_set(owner_type)))
-
-
-def element_type(t: str) -> str:
-    return element(t)

@@ -39,16 +39,6 @@ def lark_parser() -> Lark:
                 transformer=_ToAst())
 
 
-@functools.cache
-def reserved_words() -> frozenset[str]:
-    """Every keyword of the grammar: none of them may be used as a name."""
-    words = set()
-    for term in lark_parser().terminals:
-        if term.pattern.type == "str" and term.pattern.value.isidentifier():
-            words.add(term.pattern.value)
-    return frozenset(words)
-
-
 class _TooDeep(Exception):
     def __init__(self, span: n.Span):
         self.span = span

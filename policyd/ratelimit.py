@@ -35,14 +35,6 @@ class Verdict:
 PASSED = Verdict((), 0.0)
 
 
-def gcra(tat: float | None, now: float, interval: float, burst: float) -> tuple[float, float]:
-    """(new TAT if the request passes, seconds to wait; 0 when it passes now)."""
-    start = now if tat is None or tat < now else tat
-    new_tat = start + interval
-    wait = new_tat - burst * interval - now
-    return new_tat, (wait if wait > 1e-9 else 0.0)
-
-
 class RateStore(abc.ABC):
     """Takes one token from every bucket, or from none when any bucket is empty."""
 
@@ -92,7 +84,7 @@ class MemoryStore(RateStore):
             return PASSED
         with self._lock:
             planned, exhausted, retry = [], [], 0.0
-            for key, interval, burst in buckets:  # gcra(), inlined
+            for key, interval, burst in buckets:  # GCRA, as in the module docstring
                 tat = tats.get(key)
                 start = now if tat is None or tat < now else tat
                 wait = start + interval - burst * interval - now

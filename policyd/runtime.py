@@ -91,12 +91,6 @@ def time(text) -> float:
     return value
 
 
-def format_time(value: float) -> str:
-    from datetime import UTC
-
-    return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
-
-
 def is_number(v) -> bool:
     """int or float, not bool, and finite: NaN would make every comparison false."""
     t = type(v)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policyd import Engine, compile_text
-from policyd.ratelimit import MemoryStore, gcra
+from policyd.ratelimit import MemoryStore
 
 SCHEMA = """
 principal User { roles: set<string> tenant: string }
@@ -45,15 +45,13 @@ def request(action="login", uid="u1", ip="10.0.0.1", tenant="t1", dry=False, rol
 
 
 def test_gcra_arithmetic():
-    # 5 per minute, burst 5: interval 12 s
-    tat, now = None, 0.0
+    store, bucket = MemoryStore(), [(("r", "k"), 12.0, 5.0)]  # 5 per minute, burst 5
     for _ in range(5):
-        tat, wait = gcra(tat, now, 12.0, 5.0)
-        assert wait == 0.0
-    _, wait = gcra(tat, now, 12.0, 5.0)
-    assert wait == pytest.approx(12.0)
-    _, wait = gcra(tat, now + 12.0, 12.0, 5.0)
-    assert wait == 0.0
+        assert store.acquire(bucket, 0.0, False).retry_after == 0.0
+    assert store.acquire(bucket, 0.0, False).retry_after == pytest.approx(12.0)
+    assert store.acquire(bucket, 6.0, False).retry_after == pytest.approx(6.0)
+    assert store.acquire(bucket, 12.0, False).passed
+    assert store.acquire(bucket, 12.0, False).retry_after == pytest.approx(12.0)
 
 
 def test_the_language_example_refunds_5_per_minute():
