@@ -138,3 +138,4 @@ class CheckedSet:
     sources: dict[str, str]
     version: str
     warnings: tuple = field(default=())
+    constants: dict[str, Const] = field(default_factory=dict)  # test fixtures may name them

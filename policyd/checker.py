@@ -58,7 +58,7 @@ class Checker:
         self.check_constants()
         rules = self.check_policies()
         checked = CheckedSet(self.principals, self.resources, self.context, self.roles, rules,
-                             self.sources, self.version)
+                             self.sources, self.version, constants=self.constants)
         self.diags.extend(lint(checked, self.decls(n.PolicyDecl)))
         if any(d.is_error for d in self.diags):
             raise PolicyError(self.diags, self.sources)

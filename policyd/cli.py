@@ -1,7 +1,7 @@
-"""The `policyd` command: check, eval, compile, serve.
+"""The `policyd` command: check, test, eval, compile, serve.
 
-Exit status: 0 success, 1 policy errors, 2 usage errors (argparse's own, a
-request that is not valid JSON or not a valid request).
+Exit status: 0 success, 1 policy errors or failed tests, 2 usage errors
+(argparse's own, a missing path, a request that is not valid JSON or not valid).
 """
 
 from __future__ import annotations
@@ -35,23 +35,58 @@ def _print_policy_error(exc: PolicyError, fmt: str = "text") -> None:
 
 
 def cmd_check(args) -> int:
+    """Check every set under the path, with its test files."""
+    from .testing import discover, load
+    from .testing.suite import NoSuchPath
+
     try:
-        ps = compile_path(args.path)
-    except PolicyError as exc:
-        _print_policy_error(exc, args.format)
+        sources = discover(args.path)
+    except NoSuchPath as exc:
+        print(f"policyd check: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not sources:
+        print(f"policyd check: no .policy files under {args.path}", file=sys.stderr)
         return EXIT_POLICY
-    warnings = ps.warnings
+    results, failed = [], False
+    for src in sources:
+        try:
+            results.append((src, load(src), None))
+        except PolicyError as exc:
+            results.append((src, None, exc))
+            failed = True
     if args.format == "json":
-        print(json.dumps({"ok": True, "policy_version": ps.version,
-                          "diagnostics": [d.to_dict() for d in warnings]}, indent=2))
-        return EXIT_OK
-    for w in warnings:
-        print(w.render(ps.checked.sources), file=sys.stderr)
-    rules = sum(len(r) for r in ps.checked.rules.values())
-    print(f"ok: {_count(len(ps.checked.sources), 'file')}, "
-          f"{_count(len(ps.checked.resources), 'resource type')}, {_count(rules, 'rule')}, "
-          f"{_count(len(warnings), 'warning')} ({ps.version})")
-    return EXIT_OK
+        sets, diagnostics = [], []
+        for src, suite, exc in results:
+            found = exc.diagnostics if exc else list(suite.policy_set.warnings)
+            diagnostics.extend(d.to_dict() for d in found)
+            sets.append({"path": str(src.root), "ok": exc is None,
+                         "policy_version": suite.policy_set.version if suite else None,
+                         "tests": len(suite.tests) if suite else None})
+        out = {"ok": not failed, "diagnostics": diagnostics, "sets": sets}
+        if len(sets) == 1:
+            out["policy_version"] = sets[0]["policy_version"]
+        print(json.dumps(out, indent=2))
+        return EXIT_POLICY if failed else EXIT_OK
+    for src, suite, exc in results:
+        if exc is not None:
+            _print_policy_error(exc)
+            continue
+        ps = suite.policy_set
+        for w in ps.warnings:
+            print(w.render(ps.checked.sources), file=sys.stderr)
+        rules = sum(len(r) for r in ps.checked.rules.values())
+        where = f"{src.root}: " if len(results) > 1 else ""
+        print(f"ok: {where}{_count(len(ps.checked.sources), 'file')}, "
+              f"{_count(len(ps.checked.resources), 'resource type')}, {_count(rules, 'rule')}, "
+              f"{_count(len(suite.tests), 'test')}, {_count(len(ps.warnings), 'warning')} "
+              f"({ps.version})")
+    return EXIT_POLICY if failed else EXIT_OK
+
+
+def cmd_test(args) -> int:
+    from .testing.command import run_tests
+
+    return run_tests(args)
 
 
 def _read_requests(source: str):
@@ -162,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a .policy file or a directory of them")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=cmd_check)
+    p = sub.add_parser("test", help="run the policy tests (*.test.policy) of every set")
+    p.add_argument("path", help="a set, a directory of sets, or one .test.policy file")
+    p.add_argument("-k", dest="pattern", metavar="PATTERN",
+                   help="run only tests whose name contains PATTERN (any case)")
+    p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
+    p.add_argument("--coverage", action="store_true", help="report rule coverage")
+    p.add_argument("--min-coverage", type=float, metavar="PCT",
+                   help="fail when a set's rule coverage is under PCT (implies --coverage)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML to FILE")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=cmd_test)
     p = sub.add_parser("eval", help="decide a request (JSON object, or a list of them)")
     p.add_argument("path", help="a .policy file or a directory of them")
     p.add_argument("request", help="request JSON file, or - for standard input")

@@ -21,7 +21,13 @@ from .audit import DecisionIds, RecordBuilder
 from .codegen import ALLOW_BITS
 from .compiler import PolicySet, compile_path
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
-from .outcome import explain_request, policy_location, refused_writes, unknown_roles
+from .outcome import (
+    explain_request,
+    held_rules,
+    policy_location,
+    refused_writes,
+    unknown_roles,
+)
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
 
 log = logging.getLogger("policyd.engine")
@@ -338,12 +344,9 @@ class Engine:
     def _explained(self, ps: PolicySet, field_bits: dict, parsed, wf, warnings) -> Decision:
         """Every rule that held: all denies, or all allows plus the show and write rules."""
         pid, P, rtype, rid, R, C, ptype, action = parsed
-        held = {e: [] for e in ("deny", "allow", "show", "write")}
-        for rule in ps.checked.rules.get(rtype, ()):
-            applies = action in rule.actions or rule.effect in ("show", "write")
-            if rule.effect in held and applies and \
-                    ps.conditions[rule.name](pid, P, rid, R, C, ptype, action):
-                held[rule.effect].append(rule.name)
+        held = {e: [] for e in ("deny", "allow", "show", "write", "limit")}
+        for rule in held_rules(ps, parsed):
+            held[rule.effect].append(rule.name)
         if held["deny"] or not held["allow"]:
             reasons = held["deny"] or ["default_deny"]
             return make_decision(False, FrozenList(reasons), EMPTY, 0.0, ps.version, warnings)
@@ -355,6 +358,25 @@ class Engine:
         reasons = held["allow"] + held["show"] + held["write"]
         return make_decision(True, FrozenList(reasons), FrozenList(ps.fields_of(rtype, mask)),
                              0.0, ps.version, warnings)
+
+    def rules_held(self, request: dict) -> list[str]:
+        """The full name of every rule, limits included, whose condition holds for the
+        request (what test coverage counts). Raises RequestError like `check`."""
+        state = self._state
+        ps, resources = state[0], state[2]
+        try:
+            pid, P, C, ptype = self._shared_parts(state, request)
+            resource, action = request["resource"], request["action"]
+            rattrs = resource.get("attrs")
+            rv = resources.get(resource["type"])
+            R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs,
+                                           self.clock)
+        except Exception:
+            raise RequestError(explain_request(ps, request)) from None
+        if R is None or action not in ps.deciders[resource["type"]]:
+            return []  # the inventory step decides: no rule is evaluated
+        parsed = (pid, P, resource["type"], resource["id"], R, C, ptype, action)
+        return [rule.name for rule in held_rules(ps, parsed)]
 
     @staticmethod
     def _plain(ps: PolicySet, reason: str, warnings) -> Decision:

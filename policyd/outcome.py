@@ -29,6 +29,16 @@ def refused_writes(ps: PolicySet, field_bits: dict, parsed, wf: list[str]) -> li
     return reasons or None
 
 
+def held_rules(ps: PolicySet, parsed) -> list:
+    """Every rule of the type whose condition holds: allow, deny and limit rules of the
+    action, show and write rules whatever the action (explain and test coverage)."""
+    pid, P, rtype, rid, R, C, ptype, action = parsed
+    conditions = ps.conditions
+    return [rule for rule in ps.checked.rules.get(rtype, ())
+            if (action in rule.actions or rule.effect in ("show", "write"))
+            and conditions[rule.name](pid, P, rid, R, C, ptype, action)]
+
+
 def explain_request(ps: PolicySet, request: Any) -> str:
     try:
         return explain(ps.checked, request)

@@ -36,27 +36,38 @@ def lark_parser() -> Lark:
     """The LALR parser with the transformer applied at each reduction: no parse tree is
     built and nothing recurses, however deep the input nests."""
     return Lark(grammar_text(), parser="lalr", lexer="basic", maybe_placeholders=True,
-                transformer=_ToAst())
+                transformer=ToAst())
 
 
-class _TooDeep(Exception):
-    def __init__(self, span: n.Span):
-        self.span = span
+class Malformed(Exception):
+    """Raised by a transformer method for text that parses but cannot mean anything."""
+
+    def __init__(self, span: n.Span, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.diagnostic = Diagnostic(code, message, span.file, span.line, span.column, hint)
 
 
 _current = threading.local()  # the file being parsed: one parser is shared by all threads
 
 
-def _span(tok: Token) -> n.Span:
+def span_of(tok: Token) -> n.Span:
     return n.Span(_current.file, tok.line or 1, tok.column or 1)
 
 
-def _name(tok: Token) -> n.Name:
-    return n.Name(tok.value, _span(tok))
+def name_of(tok: Token) -> n.Name:
+    return n.Name(tok.value, span_of(tok))
 
 
-def _number(tok: Token) -> int | float:
+def number_of(tok: Token) -> int | float:
     return float(tok.value) if "." in tok.value else int(tok.value)
+
+
+def seconds_of(duration: Token) -> float:
+    text = duration.value
+    return float(text[:-1]) * DURATION_UNITS[text[-1]]
+
+
+_span, _name, _number = span_of, name_of, number_of
 
 
 def _depth(node) -> int:
@@ -67,7 +78,8 @@ def _nested(node, *children):
     """Record an expression's depth; refuse what generated Python could not nest."""
     depth = 1 + max((_depth(c) for c in children), default=0)
     if depth > MAX_DEPTH:
-        raise _TooDeep(node.span)
+        raise Malformed(node.span, "E002", f"expression nested too deeply (at most {MAX_DEPTH} "
+                        "levels)", "split the condition with a named constant or several rules")
     if depth > 1:
         _current.depth[id(node)] = depth
         _current.keep.append(node)  # ids stay unique while the parse lasts
@@ -75,7 +87,7 @@ def _nested(node, *children):
 
 
 @v_args(inline=True)
-class _ToAst(Transformer):
+class ToAst(Transformer):
     """Thin: each method builds one node from its children; spans come from tokens."""
 
     # declarations
@@ -144,9 +156,7 @@ class _ToAst(Transformer):
         return tuple(exprs)
 
     def limit_rule(self, limit, targets, count, duration, burst, keys, condition):
-        text = duration.value
-        period = float(text[:-1]) * DURATION_UNITS[text[-1]]
-        spec = n.LimitSpec(_number(count), period, text, burst, keys)
+        spec = n.LimitSpec(_number(count), seconds_of(duration), duration.value, burst, keys)
         return ("limit", targets, condition, spec, limit)
 
     def rule(self, label, body):
@@ -218,28 +228,32 @@ class _ToAst(Transformer):
 
 def parse(text: str, file: str = "<policy>") -> n.PolicyFile:
     """Parse one policy file; raises PolicyError with one diagnostic on a syntax error."""
+    return n.PolicyFile(file, run_parser(lark_parser(), text, file, "policy"))
+
+
+def run_parser(parser: Lark, text: str, file: str, kind: str):
+    """Run one of the grammar's parsers (policy or test files) with syntax errors and
+    excessive nesting turned into diagnostics."""
     _current.file, _current.depth, _current.keep = file, {}, []
     try:
-        decls = lark_parser().parse(text)
+        return parser.parse(text)
     except UnexpectedInput as exc:
-        raise PolicyError([_syntax_diagnostic(exc, text, file)], {file: text}) from None
-    except _TooDeep as exc:
-        raise PolicyError([Diagnostic(
-            "E002", f"expression nested too deeply (at most {MAX_DEPTH} levels)", file,
-            exc.span.line, exc.span.column,
-            "split the condition with a named constant or several rules")], {file: text}) from None
+        raise PolicyError([_syntax_diagnostic(exc, text, file, parser, kind)], {file: text}
+                          ) from None
+    except Malformed as exc:
+        raise PolicyError([exc.diagnostic], {file: text}) from None
     finally:
         _current.depth, _current.keep = {}, []
-    return n.PolicyFile(file, decls)
 
 
-def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str, parser: Lark,
+                       kind: str) -> Diagnostic:
     token = getattr(exc, "token", None)
     if isinstance(exc, UnexpectedEOF) or (token is not None and token.type == "$END"):
         lines = text.splitlines() or [""]
         line, column = len(lines), len(lines[-1]) + 1
     else:
         line, column = exc.line or 1, exc.column or 1
-    message, hint = describe_syntax_error(exc, text, lark_parser())
+    message, hint = describe_syntax_error(exc, text, parser, kind)
     code = "E003" if isinstance(exc, UnexpectedCharacters) else "E004"
     return Diagnostic(code, message, file, max(line, 1), max(column, 1), hint)

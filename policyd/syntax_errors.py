@@ -19,8 +19,8 @@ _FRIENDLY = {
     "$END": "the end of the file",
 }
 
-# label -> broken snippets that fail in the same parser state
-_EXAMPLES = {
+# label -> broken snippets that fail in the same parser state, per kind of file
+_POLICY_EXAMPLES = {
     "expected `for` after the policy name": ["policy p {", "policy p Order {}", "policy p"],
     "expected the resource type after `for`": ["policy p for {", "policy p for"],
     "expected `{` to open the policy's rules": ["policy p for Order allow", "policy p for O"],
@@ -37,6 +37,17 @@ _EXAMPLES = {
     "expected `{` after the resource type name": ["resource R actions", "resource R owned by o actions"],
     "expected `by` and the ownership attribute after `owned`": ["resource R owned o {"],
 }
+_TEST_EXAMPLES = {
+    "expected `principal`, `resource` or `context` after `=`": ["fixture a = User"],
+    "expected `allow`, `deny` or `visible` after `expect`": ['test "t" { expect read'],
+    "expected the test's name as a string": ["test t {"],
+    "expected a duration such as `12s` after `after`": ['test "t" { after 12 }'],
+    "expected the actions that the expectation is about": ['test "t" { expect allow by'],
+    "expected `:` and the fields after the action": ['test "t" { expect visible read id'],
+    "expected the next step (`given`, `expect`, `after`) or `}`": [
+        'test "t" { expect allow read x5 x', 'test "t" { expect allow read by a x5 x'],
+}
+_EXAMPLES = {"policy": _POLICY_EXAMPLES, "test": _TEST_EXAMPLES}
 
 _COMPARISONS = {"EQ", "NE", "LT", "LE", "GT", "GE"}
 _CHAR_HINTS = {
@@ -78,12 +89,12 @@ def _alternatives(names: set[str], parser: Lark) -> str:
 
 
 @functools.cache
-def _label_table(parser: Lark) -> dict[tuple[int, str | None], str]:
+def _label_table(parser: Lark, kind: str) -> dict[tuple[int, str | None], str]:
     """(LALR state, token type) -> label, from the broken examples; built once.
     Matching on the state number alone (not lark's stack depth) finds a mistake
     wherever in the file it happens."""
     table: dict[tuple[int, str | None], str] = {}
-    for label, examples in _EXAMPLES.items():
+    for label, examples in _EXAMPLES[kind].items():
         for example in examples:
             try:
                 parser.parse(example)
@@ -97,17 +108,18 @@ def _label_table(parser: Lark) -> dict[tuple[int, str | None], str]:
     return table
 
 
-def _label(exc: UnexpectedInput, parser: Lark) -> str | None:
+def _label(exc: UnexpectedInput, parser: Lark, kind: str) -> str | None:
     state = getattr(exc, "state", None)
     if state is None:
         return None
-    table = _label_table(parser)
+    table = _label_table(parser, kind)
     token = getattr(exc, "token", None)
     return table.get((state.position, getattr(token, "type", None))) or \
         table.get((state.position, None))
 
 
-def describe_syntax_error(exc: UnexpectedInput, text: str, parser: Lark) -> tuple[str, str | None]:
+def describe_syntax_error(exc: UnexpectedInput, text: str, parser: Lark,
+                          kind: str = "policy") -> tuple[str, str | None]:
     """(message, hint) for one lark parse exception."""
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
@@ -116,7 +128,7 @@ def describe_syntax_error(exc: UnexpectedInput, text: str, parser: Lark) -> tupl
     token = getattr(exc, "token", None)
     found = "the end of the file" if token is None or token.type == "$END" else f"`{token.value}`"
     expected = set(getattr(exc, "expected", None) or getattr(exc, "accepts", None) or ())
-    label = _label(exc, parser)
+    label = _label(exc, parser, kind)
     hint = _TOKEN_HINTS.get(token.value) if token is not None and token.type != "$END" else None
     if label:
         return f"{label}, found {found}", hint

@@ -1,0 +1,279 @@
+"""Checks test files against a compiled set's declarations and turns them into plans:
+fixtures typed like policy literals, names resolved, every problem a diagnostic with
+a position, all reported before any test runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..checked import TIME, CheckedSet, EntitySchema
+from ..diagnostics import Diagnostic, PolicyError, did_you_mean
+from ..nodes import Name, Span
+from . import nodes as t
+from .plan import Advance, CheckedTest, Expectation
+from .values import literal, request_value, type_problem
+
+# reasons a decision can give besides rule names; True: only a denied decision gives it
+FIXED_REASONS = {"default_deny": True, "not_writable": True, "unknown_field": True,
+                 "unknown_action": True, "unknown_resource": True, "rate_limited": True,
+                 "rate_store_unavailable": True, "error": True}
+_ALLOW_EFFECTS = ("allow", "show", "write")
+
+
+class _Entity:
+    """A fixture or inline entity after checking: its kind, schema and request part."""
+
+    def __init__(self, kind: str, schema: EntitySchema, part: dict, span: Span):
+        self.kind, self.schema, self.part, self.span = kind, schema, part, span
+
+
+class TestChecker:
+    __test__ = False
+
+    def __init__(self, cs: CheckedSet):
+        self.cs = cs
+        self.diags: list[Diagnostic] = []
+        self.fixtures: dict[str, _Entity | None] = {}
+        self.fixture_spans: dict[str, Span] = {}
+
+    def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, message, span.file, span.line, span.column, hint))
+
+    def run(self, files: Iterable[t.TestFile]) -> list[CheckedTest]:
+        files = list(files)
+        for f in files:  # fixtures first: they are visible across the set's test files
+            for fixture in f.fixtures:
+                self.fixture(fixture)
+        tests, seen = [], {}
+        for f in files:
+            for test in f.tests:
+                if test.name in seen:
+                    self.error(test.span, "E420", f"test {test.name!r} is declared twice "
+                               f"(first at {seen[test.name]})")
+                    continue
+                seen[test.name] = test.span
+                tests.append(self.test(test))
+        if any(d.is_error for d in self.diags):
+            raise PolicyError(self.diags)
+        return tests
+
+    # ---- fixtures and entities -------------------------------------------------------
+
+    def fixture(self, d: t.FixtureDecl) -> None:
+        name = d.name.value
+        if name in self.fixture_spans:
+            self.error(d.name.span, "E410", f"fixture `{name}` is declared twice (first at "
+                       f"{self.fixture_spans[name]})")
+            return
+        self.fixture_spans[name] = d.name.span
+        self.fixtures[name] = self.entity(d.value)
+
+    def schema_of(self, lit: t.EntityLit) -> EntitySchema | None:
+        if lit.kind == "context":
+            if self.cs.context is None:
+                self.error(lit.span, "E413", "the policy set declares no `context`")
+            return self.cs.context
+        declared = self.cs.principals if lit.kind == "principal" else self.cs.resources
+        schema = declared.get(lit.type.value)
+        if schema is None:
+            self.error(lit.type.span, "E412", f"unknown {lit.kind} type `{lit.type.value}`",
+                       did_you_mean(lit.type.value, declared))
+        return schema
+
+    def entity(self, lit: t.EntityLit) -> _Entity | None:
+        schema = self.schema_of(lit)
+        if schema is None:
+            return None
+        attrs = self.attrs(lit.attrs, schema)
+        if attrs is None:
+            return None
+        for spec in schema.attrs:
+            if spec.name not in attrs and not spec.optional and \
+                    not (lit.kind == "context" and spec.name == "time" and spec.type == TIME):
+                self.error(lit.span, "E416", f"`{spec.name}` ({spec.type}) is required by "
+                           f"{_describe(schema)}")
+        part = attrs if lit.kind == "context" else \
+            {"type": schema.name, "id": lit.id, "attrs": attrs}
+        return _Entity(lit.kind, schema, part, lit.span)
+
+    def attrs(self, values: tuple[t.AttrValue, ...], schema: EntitySchema) -> dict | None:
+        """The attributes as a request carries them, or None if any is wrong."""
+        out, ok, specs = {}, True, schema.by_name
+        for av in values:
+            key = av.name.value
+            spec = specs.get(key)
+            if key in out:
+                self.error(av.name.span, "E418", f"attribute `{key}` is given twice")
+                ok = False
+            elif spec is None:
+                self.error(av.name.span, "E414", f"`{key}` is not declared on "
+                           f"{_describe(schema)}", did_you_mean(key, specs))
+                ok = False
+            else:
+                value = literal(av.value, self.cs.constants, self.diags.append)
+                problem = None if value is None else type_problem(spec.type, value)
+                if problem is not None:
+                    self.error(av.value.span, "E415", f"`{key}`: {problem[0]}", problem[1])
+                if value is None or problem is not None:
+                    ok = False
+                else:
+                    out[key] = request_value(value.value, value.type)
+        return out if ok else None
+
+    def given(self, g: t.Given, current: dict) -> None:
+        named: set[str] = set()
+        for part in g.parts:
+            found = self.given_part(part)
+            if found is None:
+                continue
+            if found.kind in named:
+                self.error(part.span, "E419", f"this `given` names a {found.kind} twice")
+            named.add(found.kind)
+            current[found.kind] = found
+
+    def given_part(self, part: t.FixtureRef | t.EntityLit) -> _Entity | None:
+        if isinstance(part, t.EntityLit):
+            return self.entity(part)
+        name = part.name.value
+        if name not in self.fixtures:
+            self.error(part.name.span, "E411", f"unknown fixture `{name}`",
+                       did_you_mean(name, self.fixtures))
+            return None
+        base = self.fixtures[name]
+        if base is None or part.overrides is None:
+            return base
+        extra = self.attrs(part.overrides, base.schema)
+        if extra is None:
+            return None
+        if base.kind == "context":
+            return _Entity(base.kind, base.schema, {**base.part, **extra}, part.span)
+        return _Entity(base.kind, base.schema,
+                       {**base.part, "attrs": {**base.part["attrs"], **extra}}, part.span)
+
+    # ---- tests and expectations --------------------------------------------------------
+
+    def test(self, test: t.TestDecl) -> CheckedTest:
+        current: dict[str, _Entity | None] = {}
+        steps: list = []
+        for step in test.steps:
+            if isinstance(step, t.Given):
+                self.given(step, current)
+            elif isinstance(step, t.After):
+                steps.append(Advance(step.seconds, step.span.file, step.span.line))
+            else:
+                found = self.expectation(step, current)
+                if found is not None:
+                    steps.append(found)
+        if not any(isinstance(s, t.ExpectDecision | t.ExpectVisible) for s in test.steps):
+            self.error(test.span, "E421", f"test {test.name!r} expects nothing",
+                       "a test needs at least one `expect`")
+        return CheckedTest(test.name, test.span.file, test.span.line, tuple(steps))
+
+    def request(self, step, current: dict) -> dict | None:
+        for kind in ("principal", "resource"):
+            if kind not in current:
+                self.error(step.span, "E422", f"no {kind} given before this expectation",
+                           f"name a {kind} fixture with `given`")
+        if any(current.get(k) is None for k in ("principal", "resource")) or \
+                ("context" in current and current["context"] is None):
+            return None  # already reported
+        request = {"principal": current["principal"].part, "resource": current["resource"].part}
+        if self.cs.context is not None:
+            ctx = current["context"].part if "context" in current else {}
+            for spec in self.cs.context.attrs:
+                if spec.name not in ctx and not spec.optional and spec.type != TIME:
+                    self.error(step.span, "E423", f"the context lacks `{spec.name}` "
+                               f"({spec.type}), which the set requires",
+                               "give one with `given context { ... }` or a context fixture")
+                    return None
+            request["context"] = ctx
+        return request
+
+    def expectation(self, step, current: dict) -> Expectation | None:
+        request = self.request(step, current)
+        if request is None:
+            return None
+        res = current["resource"].schema
+        where = step.span
+        if isinstance(step, t.ExpectVisible):
+            ok = self.actions((step.action,), res, ()) and self.fields(step.fields, res, False,
+                                                                      ("id", *res.fields))
+            fields = tuple(dict.fromkeys(f.value for f in step.fields))
+            text = f"expect visible {step.action.value}: {', '.join(fields)}"
+            return Expectation(where.file, where.line, text, request, (step.action.value,),
+                               True, visible=fields) if ok else None
+        reasons = tuple(r.value for r in step.reasons)
+        ok = self.actions(step.actions, res, reasons) & \
+            self.fields(step.writing, res, "unknown_field" in reasons) & \
+            self.reasons(step, res)
+        return Expectation(where.file, where.line, _text(step), request,
+                           tuple(a.value for a in step.actions), step.allowed,
+                           tuple(f.value for f in step.writing), reasons,
+                           step.repeat) if ok else None
+
+    def actions(self, names: tuple[Name, ...], res: EntitySchema, reasons) -> bool:
+        ok = True
+        for a in names:
+            if a.value not in res.actions and "unknown_action" not in reasons:
+                self.error(a.span, "E424", f"`{res.name}` declares no action `{a.value}`",
+                           did_you_mean(a.value, res.actions) or
+                           "to test the inventory, expect `deny ... by unknown_action`")
+                ok = False
+        return ok
+
+    def fields(self, names: tuple[Name, ...], res: EntitySchema, lenient: bool,
+               known: tuple[str, ...] = ()) -> bool:
+        ok, known = True, known or ("id", "type", *res.fields)
+        for f in names:
+            if f.value not in known and not lenient:
+                self.error(f.span, "E425", f"`{res.name}` has no field `{f.value}`",
+                           did_you_mean(f.value, known))
+                ok = False
+        return ok
+
+    def reasons(self, step: t.ExpectDecision, res: EntitySchema) -> bool:
+        rules = {r.name: r for rs in self.cs.rules.values() for r in rs}
+        ok = True
+        for reason in step.reasons:
+            value = reason.value
+            base = value.split(":", 1)[0]
+            rule = rules.get(value)
+            if base in FIXED_REASONS:
+                wrong = step.allowed
+            elif rule is None:
+                self.error(reason.span, "E426", f"unknown rule or reason `{value}`",
+                           did_you_mean(value, [*rules, *FIXED_REASONS]))
+                ok = False
+                continue
+            elif rule.resource != res.name:
+                self.error(reason.span, "E427", f"rule `{value}` is for `{rule.resource}`, "
+                           f"not `{res.name}`")
+                ok = False
+                continue
+            else:
+                wrong = (rule.effect in _ALLOW_EFFECTS) != step.allowed
+            if wrong:
+                verdict = "an allowed" if step.allowed else "a denied"
+                self.error(reason.span, "E427", f"{verdict} decision never names `{value}`",
+                           "deny rules, limits and deny reasons name denials; allow, show "
+                           "and write rules name allowed decisions")
+                ok = False
+        return ok
+
+
+def _describe(schema: EntitySchema) -> str:
+    return "the context" if schema.kind == "context" else f"{schema.kind} {schema.name}"
+
+
+def _text(step: t.ExpectDecision) -> str:
+    text = f"expect {'allow' if step.allowed else 'deny'} {', '.join(a.value for a in step.actions)}"
+    if step.writing:
+        text += " writing " + ", ".join(f.value for f in step.writing)
+    if step.reasons:
+        text += " by " + ", ".join(r.value for r in step.reasons)
+    return text + (f" x{step.repeat}" if step.repeat > 1 else "")
+
+
+def check_tests(cs: CheckedSet, files: Iterable[t.TestFile]) -> list[CheckedTest]:
+    """Every test of a set as a plan; raises PolicyError with every problem found."""
+    return TestChecker(cs).run(files)

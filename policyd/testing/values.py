@@ -1,0 +1,72 @@
+"""Fixture attribute values: typed like policy literals, then written as a request
+would carry them (ip and time as strings, sets as sorted lists)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import nodes as n
+from ..checked import ERROR, IP, TIME, Const, compatible, is_set
+from ..diagnostics import Diagnostic
+from ..exprs import ExprChecker, Scope
+
+_LITERAL_FORMS = (n.Literal, n.SetLit, n.Call, n.Unary, n.ConstRef)
+
+
+def literal(expr: n.Expr, constants: dict[str, Const],
+            report: Callable[[Diagnostic], None]) -> Const | None:
+    """The typed value of a fixture attribute, or None after reporting why not."""
+    bad = _first_non_literal(expr)
+    if bad is not None:
+        report(Diagnostic("E417", "a fixture value must be a literal, a constant, or "
+                          "ip(...)/time(...) of a string", bad.span.file, bad.span.line,
+                          bad.span.column, "fixtures hold data; conditions belong in policies"))
+        return None
+    scope = Scope({}, None, None, {}, constants, report, const_only=True)
+    value = ExprChecker(scope).expr(expr, frozenset())
+    return value if isinstance(value, Const) and value.type != ERROR else None
+
+
+def _first_non_literal(expr: n.Expr) -> n.Expr | None:
+    if not isinstance(expr, _LITERAL_FORMS) or (isinstance(expr, n.Unary) and expr.op != "-"):
+        return expr
+    children = expr.items if isinstance(expr, n.SetLit) else \
+        (expr.operand,) if isinstance(expr, n.Unary) else ()
+    for child in children:
+        found = _first_non_literal(child)
+        if found is not None:
+            return found
+    return None
+
+
+def type_problem(declared: str, value: Const) -> tuple[str, str | None] | None:
+    """(message, hint) when a typed value does not fit the declared attribute type."""
+    if compatible(declared, value.type):
+        return None
+    hint = None
+    if declared in (IP, TIME) and value.type == "string":
+        hint = f'write {declared}("{value.value}")'
+    return f"expected {declared}, found {value.type}", hint
+
+
+def request_value(value: Any, t: str) -> Any:
+    """The runtime value of a checked literal, as a JSON request carries it."""
+    if is_set(t) or isinstance(value, frozenset):
+        element = t[4:-1] if is_set(t) else ""
+        return sorted((request_value(v, element) for v in value), key=repr)
+    if t == IP:
+        return _ip_text(value)
+    if t == TIME:
+        return datetime.fromtimestamp(value, tz=UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
+def _ip_text(value: tuple[int, int, int]) -> str:
+    version, first, last = value
+    cls = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    if first == last:
+        return str(cls(first))
+    return next(ipaddress.summarize_address_range(cls(first), cls(last))).with_prefixlen
