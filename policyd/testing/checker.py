@@ -241,7 +241,10 @@ class TestChecker:
             if base in FIXED_REASONS:
                 wrong = step.allowed
             elif rule is None:
+                unnamed = any(r.startswith(value + "#") for r in rules)
                 self.error(reason.span, "E426", f"unknown rule or reason `{value}`",
+                           f'`#` starts a comment: write an unnamed rule as a string, '
+                           f'by "{value}#N"' if unnamed else
                            did_you_mean(value, [*rules, *FIXED_REASONS]))
                 ok = False
                 continue

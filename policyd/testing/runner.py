@@ -41,7 +41,7 @@ class Failure:
 
     @property
     def message(self) -> str:
-        return "\n".join((f"expected: {self.expected}", *self.details))
+        return "\n".join((f"expected: {self.expected.removeprefix('expect ')}", *self.details))
 
 
 @dataclass(frozen=True)
