@@ -43,7 +43,7 @@ def cmd_check(args) -> int:
         sources = discover(args.path)
     except NoSuchPath as exc:
         print(f"policyd check: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_POLICY
     if not sources:
         print(f"policyd check: no .policy files under {args.path}", file=sys.stderr)
         return EXIT_POLICY

@@ -1,6 +1,6 @@
 """`policyd test`: discover the sets, load each once, run, report, and pick the exit
-status (0 all passed; 1 a failure, a set that does not check, coverage under the
-minimum, or no tests at all; 2 a usage error)."""
+status (0 all passed; 1 a failure, a set that does not check, a missing path,
+coverage under the minimum, or no tests at all; 2 a usage error)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def run_tests(args) -> int:
     try:
         reports = collect(args)
     except NoSuchPath as exc:
-        return _usage(str(exc))
+        print(f"policyd test: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     problems = [f"{r.path}: rule coverage {r.coverage.percent:.1f}% is under the minimum "
                 f"{args.min_coverage:g}%" for r in reports
                 if args.min_coverage is not None and r.coverage is not None

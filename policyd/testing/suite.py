@@ -26,7 +26,7 @@ from .plan import CheckedTest
 
 
 class NoSuchPath(ValueError):
-    """The path to test does not exist (a usage error, not a policy error)."""
+    """The path does not exist: reported like a policy error, as `check` always has."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def discover(path: str | Path) -> list[SetSource]:
     one-file set), or a directory (each set found in it)."""
     p = Path(path)
     if not p.exists():
-        raise NoSuchPath(f"no such file or directory: {p}")
+        raise NoSuchPath(f"no such policy file or directory: {p}")
     if p.is_file():
         if p.name.endswith(TEST_SUFFIX):
             return [SetSource(set_root_of(p), p)]
