@@ -366,7 +366,7 @@ def test_pytest_collects_policy_tests_under_the_configured_path(tmp_path):
     assert "docs.test.policy::owners read and update their documents PASSED" in out
     assert "more.test.policy::breaks FAILED" in out
     assert "expected: deny read" in out and "decision: allowed by docs.readers, docs.owners" in out
-    assert "3 passed, 1 failed" in out
+    assert "1 failed, 3 passed" in out
 
 
 def test_pytest_ignores_policy_tests_outside_the_configured_path(tmp_path):
