@@ -378,3 +378,15 @@ def test_pytest_ignores_policy_tests_outside_the_configured_path(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 5, proc.stdout  # pytest's "no tests collected"
+
+
+def test_the_test_file_in_docs_runs_and_passes_on_the_orders_example(tmp_path):
+    docs = (EXAMPLES.parent.parent / "docs" / "testing.md").read_text()
+    example = docs.split("## A test file\n\n```\n", 1)[1].split("```", 1)[0]
+    for f in (EXAMPLES / "orders").glob("*.policy"):
+        if not f.name.endswith(".test.policy"):
+            shutil.copy(f, tmp_path / f.name)
+    add_tests(tmp_path, example, "docs.test.policy")
+    suite = load(discover(tmp_path)[0])
+    results = list(Runner(suite.policy_set).run(suite.tests))
+    assert len(results) == 2 and all(r.status == "passed" for r in results)

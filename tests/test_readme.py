@@ -35,3 +35,8 @@ def test_python_snippet_prints_what_it_says(monkeypatch):
         exec(compile(code, "README.md", "exec"), {})
     expected = re.search(r"# (.*)$", code.strip().splitlines()[-1]).group(1)
     assert out.getvalue().strip() == expected
+
+
+def test_policy_test_snippet_is_one_of_the_orders_examples_tests():
+    snippet = next(body for lang, body in BLOCKS if body.startswith("test "))
+    assert snippet in (ROOT / "policies/examples/orders/orders.test.policy").read_text()
