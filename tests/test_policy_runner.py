@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from policyd.cli import main
 from policyd.testing import Coverage, Runner, discover, load
@@ -390,3 +392,42 @@ def test_the_test_file_in_docs_runs_and_passes_on_the_orders_example(tmp_path):
     suite = load(discover(tmp_path)[0])
     results = list(Runner(suite.policy_set).run(suite.tests))
     assert len(results) == 2 and all(r.status == "passed" for r in results)
+
+
+# ---- bad test files: a diagnostic, never a traceback --------------------------------
+
+ORDERS_SET = load(discover(EXAMPLES / "orders")[0]).policy_set
+ORDERS_TESTS = (EXAMPLES / "orders" / "orders.test.policy").read_text()
+
+
+def _checks_or_policy_error(text: str) -> None:
+    from policyd import PolicyError
+    from policyd.testing.checker import check_tests
+    from policyd.testing.parse import parse_tests
+
+    try:
+        tests = check_tests(ORDERS_SET.checked, [parse_tests(text, "fuzz.test.policy")])
+    except PolicyError as exc:
+        assert exc.diagnostics and all(d.line >= 1 and d.column >= 1 for d in exc.diagnostics)
+        PolicyError(exc.diagnostics, {"fuzz.test.policy": text}).render()
+        return
+    list(Runner(ORDERS_SET).run(tests))  # what checks also runs, failing or passing
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=200))
+def test_fuzz_arbitrary_test_text(text):
+    _checks_or_policy_error(text)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(ORDERS_TESTS)), st.integers(0, 8),
+                          st.sampled_from(["", "x", "(", ")", '"', "{", "}", ",", "with ",
+                                           "given ", "expect ", "x3", "1", "-", ".", "é",
+                                           "after 1s", "by ", "[", "]", ":"])),
+                min_size=1, max_size=4))
+def test_fuzz_mutated_example_tests(edits):
+    text = ORDERS_TESTS
+    for pos, length, insert in edits:
+        text = text[:pos] + insert + text[pos + length:]
+    _checks_or_policy_error(text)

@@ -27,11 +27,16 @@ def literal(expr: n.Expr, constants: dict[str, Const],
         return None
     scope = Scope({}, None, None, {}, constants, report, const_only=True)
     value = ExprChecker(scope).expr(expr, frozenset())
-    return value if isinstance(value, Const) and value.type != ERROR else None
+    if isinstance(value, Const):
+        return value if value.type != ERROR else None  # an error has been reported
+    report(Diagnostic("E417", "a fixture value must be a literal value", expr.span.file,
+                      expr.span.line, expr.span.column, "fixtures hold data, not computations"))
+    return None
 
 
 def _first_non_literal(expr: n.Expr) -> n.Expr | None:
-    if not isinstance(expr, _LITERAL_FORMS) or (isinstance(expr, n.Unary) and expr.op != "-"):
+    if not isinstance(expr, _LITERAL_FORMS) or (isinstance(expr, n.Unary) and expr.op != "-") \
+            or (isinstance(expr, n.Call) and expr.func.value not in ("ip", "time")):
         return expr
     children = expr.items if isinstance(expr, n.SetLit) else \
         (expr.operand,) if isinstance(expr, n.Unary) else ()
