@@ -431,3 +431,21 @@ def test_fuzz_mutated_example_tests(edits):
     for pos, length, insert in edits:
         text = text[:pos] + insert + text[pos + length:]
     _checks_or_policy_error(text)
+
+
+def test_a_fast_path_that_disagrees_with_explain_fails_the_test():
+    suite = load(discover(SET)[0])
+    runner = Runner(suite.policy_set)
+    real = runner.engine._check
+
+    def lying(request, explain=False):  # a decider bug the explained path does not share
+        decision = real(request, explain)
+        if not explain and decision.allowed:
+            return dataclasses.replace(decision, allowed=False, reasons=["default_deny"])
+        return decision
+
+    runner.engine.check = lying
+    result = runner.run_one(suite.tests[0])
+    assert result.status == "failed"
+    assert "engine error: the fast path decided denied by default_deny" in \
+        result.failure.message

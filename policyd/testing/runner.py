@@ -123,12 +123,15 @@ class Runner:
                 if e.writing:
                     request["write_fields"] = list(e.writing)
                 try:
+                    # the fast path that serves production, without taking rate tokens...
+                    fast = self.engine.check({**request, "dry_run": True})
+                    # ...and the explained decision, which names every rule that held
                     decision = self.engine.check(request, explain=True)
                     if self.coverage is not None:
                         self.coverage.held.update(self.engine.rules_held(request))
                 except RequestError as exc:  # the checker should have caught it: say so
                     return Failure(e.file, e.line, e.text, (f"request refused: {exc}",))
-                details = judge(e, decision)
+                details = judge(e, decision) or _disagreement(fast, decision)
                 if details:
                     if e.repeat > 1:
                         details = (*details, f"at decision {round_} of {e.repeat}")
@@ -136,6 +139,15 @@ class Runner:
                         details = (f"action: {action}", *details)
                     return Failure(e.file, e.line, e.text, details)
         return None
+
+
+def _disagreement(fast: Decision, explained: Decision) -> tuple[str, ...]:
+    """The engine's two paths must agree on the verdict and the fields; never expected."""
+    if (fast.allowed, fast.visible_fields) == (explained.allowed, explained.visible_fields):
+        return ()
+    return (f"decision: {describe(explained)}",
+            f"engine error: the fast path decided {describe(fast)} with fields "
+            f"{', '.join(fast.visible_fields) or 'none'}; please report this")
 
 
 def describe(decision: Decision) -> str:
