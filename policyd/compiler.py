@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,14 +114,20 @@ class PolicySet:
         return self.generated.linemap.get(line)
 
 
-def compile_sources(sources: dict[str, str], name: str, version: str) -> PolicySet:
-    """Parse every file (reporting every syntax error), check, generate and compile."""
-    files, errors = [], []
+def parse_each(sources: dict[str, str], parse_one: Callable) -> tuple[list, list[Diagnostic]]:
+    """Every file parsed, and every file's syntax error (one per file), not just the first."""
+    parsed, errors = [], []
     for path, text in sources.items():
         try:
-            files.append(parse(text, path))
+            parsed.append(parse_one(text, path))
         except PolicyError as exc:
             errors.extend(exc.diagnostics)
+    return parsed, errors
+
+
+def compile_sources(sources: dict[str, str], name: str, version: str) -> PolicySet:
+    """Parse every file (reporting every syntax error), check, generate and compile."""
+    files, errors = parse_each(sources, parse)
     if errors:
         raise PolicyError(errors, sources)
     checked = check(files, sources, version)

@@ -16,6 +16,7 @@ from ..compiler import (
     TEST_SUFFIX,
     PolicySet,
     compile_sources,
+    parse_each,
     read_sources,
     version_of,
 )
@@ -82,12 +83,7 @@ def load(source: SetSource) -> Suite:
     tests = {k: v for k, v in every.items() if k.endswith(TEST_SUFFIX)}
     policies = {k: v for k, v in every.items() if k not in tests}
     name = str(source.root)
-    parsed, errors = [], []
-    for path, text in tests.items():
-        try:
-            parsed.append(parse_tests(text, path))
-        except PolicyError as exc:
-            errors.extend(exc.diagnostics)
+    parsed, errors = parse_each(tests, parse_tests)
     try:
         if not policies:
             raise PolicyError([Diagnostic("E000", f"no policy files under {name} (only tests)",
