@@ -67,8 +67,6 @@ def seconds_of(duration: Token) -> float:
     return float(text[:-1]) * DURATION_UNITS[text[-1]]
 
 
-_span, _name, _number = span_of, name_of, number_of
-
 
 def _depth(node) -> int:
     return _current.depth.get(id(node), 1)
@@ -95,26 +93,26 @@ class ToAst(Transformer):
         return tuple(decls)
 
     def principal_decl(self, _kw, name, *attrs):
-        return n.PrincipalDecl(_name(name), tuple(attrs), _span(name))
+        return n.PrincipalDecl(name_of(name), tuple(attrs), span_of(name))
 
     def context_decl(self, kw, *attrs):
-        return n.ContextDecl(tuple(attrs), _span(kw))
+        return n.ContextDecl(tuple(attrs), span_of(kw))
 
     def attr_decl(self, name, optional, type_ref, sensitive):
-        return n.AttrDecl(_name(name), type_ref, optional is not None, sensitive is not None,
-                          _span(name))
+        return n.AttrDecl(name_of(name), type_ref, optional is not None, sensitive is not None,
+                          span_of(name))
 
     def type_ref(self, name, _lt, arg, _gt):
-        return n.TypeRef(_name(name), _name(arg) if arg is not None else None, _span(name))
+        return n.TypeRef(name_of(name), name_of(arg) if arg is not None else None, span_of(name))
 
     def role_decl(self, name, parents):
-        return n.RoleDecl(_name(name), parents or (), _span(name))
+        return n.RoleDecl(name_of(name), parents or (), span_of(name))
 
     def name_list(self, *names):
-        return tuple(_name(t) for t in names)
+        return tuple(name_of(t) for t in names)
 
     def owner(self, name):
-        return _name(name)
+        return name_of(name)
 
     def actions_decl(self, names):
         return ("actions", names)
@@ -122,17 +120,17 @@ class ToAst(Transformer):
     def resource_decl(self, _kw, name, owner, *members):
         attrs = tuple(m for m in members if isinstance(m, n.AttrDecl))
         actions = tuple(a for m in members if isinstance(m, tuple) for a in m[1])
-        return n.ResourceDecl(_name(name), owner, attrs, actions, _span(name))
+        return n.ResourceDecl(name_of(name), owner, attrs, actions, span_of(name))
 
     def const_decl(self, name, value):
-        return n.ConstDecl(_name(name), value, _span(name))
+        return n.ConstDecl(name_of(name), value, span_of(name))
 
     def policy_decl(self, name, resource, *rules):
-        return n.PolicyDecl(_name(name), _name(resource), tuple(rules), _span(name))
+        return n.PolicyDecl(name_of(name), name_of(resource), tuple(rules), span_of(name))
 
     # rules
     def label(self, name):
-        return _name(name)
+        return name_of(name)
 
     def targets(self, item):
         return None if isinstance(item, Token) else item
@@ -150,50 +148,50 @@ class ToAst(Transformer):
         return (effect.value, targets, condition, None, effect)
 
     def burst(self, number):
-        return _number(number)
+        return number_of(number)
 
     def expr_list(self, *exprs):
         return tuple(exprs)
 
     def limit_rule(self, limit, targets, count, duration, burst, keys, condition):
-        spec = n.LimitSpec(_number(count), seconds_of(duration), duration.value, burst, keys)
+        spec = n.LimitSpec(number_of(count), seconds_of(duration), duration.value, burst, keys)
         return ("limit", targets, condition, spec, limit)
 
     def rule(self, label, body):
         effect, targets, (when, unless), spec, keyword = body
-        span = label.span if label is not None else _span(keyword)
+        span = label.span if label is not None else span_of(keyword)
         return n.Rule(label, effect, targets, when, unless, spec, span)
 
     # expressions
     def string(self, tok):
-        return n.Literal(json.loads(tok.value), _span(tok))
+        return n.Literal(json.loads(tok.value), span_of(tok))
 
     def number(self, tok):
-        return n.Literal(_number(tok), _span(tok))
+        return n.Literal(number_of(tok), span_of(tok))
 
     def true(self, tok):
-        return n.Literal(True, _span(tok))
+        return n.Literal(True, span_of(tok))
 
     def false(self, tok):
-        return n.Literal(False, _span(tok))
+        return n.Literal(False, span_of(tok))
 
     def root(self, tok):
-        return n.Root(tok.value, _span(tok))
+        return n.Root(tok.value, span_of(tok))
 
     def name(self, tok):
-        name = _name(tok)
+        name = name_of(tok)
         return n.ConstRef(name, name.span)
 
     def call(self, func, *args):
         args = tuple(a for a in args if a is not None)
-        return _nested(n.Call(_name(func), args, _span(func)), *args)
+        return _nested(n.Call(name_of(func), args, span_of(func)), *args)
 
     def set_lit(self, bracket, *items):
         items = tuple(i for i in items if i is not None)
-        return _nested(n.SetLit(items, _span(bracket)), *items)
+        return _nested(n.SetLit(items, span_of(bracket)), *items)
 
     def attr(self, obj, name):
-        return _nested(n.Attr(obj, _name(name), obj.span), obj)
+        return _nested(n.Attr(obj, name_of(name), obj.span), obj)
 
     def or_op(self, left, right):
         return _nested(n.Binary("or", left, right, left.span), left, right)
@@ -202,13 +200,13 @@ class ToAst(Transformer):
         return _nested(n.Binary("and", left, right, left.span), left, right)
 
     def not_op(self, kw, operand):
-        return _nested(n.Unary("not", operand, _span(kw)), operand)
+        return _nested(n.Unary("not", operand, span_of(kw)), operand)
 
     def neg_op(self, minus, operand):
-        return _nested(n.Unary("-", operand, _span(minus)), operand)
+        return _nested(n.Unary("-", operand, span_of(minus)), operand)
 
     def compare(self, left, op, right):
-        return _nested(n.Binary(op.value, left, right, _span(op)), left, right)
+        return _nested(n.Binary(op.value, left, right, span_of(op)), left, right)
 
     set_op = compare
     arith = compare
@@ -217,10 +215,10 @@ class ToAst(Transformer):
         return _nested(n.Binary("like", left, right, left.span), left, right)
 
     def has_op(self, obj, name):
-        return _nested(n.Has(obj, _name(name), obj.span), obj)
+        return _nested(n.Has(obj, name_of(name), obj.span), obj)
 
     def is_op(self, obj, role):
-        return _nested(n.Is(obj, _name(role), obj.span), obj)
+        return _nested(n.Is(obj, name_of(role), obj.span), obj)
 
     def owns_op(self, left, right):
         return _nested(n.Owns(left, right, left.span), left, right)
