@@ -83,7 +83,7 @@ def rss_mb() -> float:
 
 def memory_run(keys: int) -> None:
     """In a fresh process: fill a 1,000,000-key store to `keys` distinct principals."""
-    from policyd.ratelimit import MemoryStore
+    from policyd.engine.ratelimit import MemoryStore
 
     store = MemoryStore(max_keys=1_000_000)
     engine = Engine(compile_text(policy(1)), rate_store=store)

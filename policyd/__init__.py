@@ -3,10 +3,10 @@
 The public names are documented in docs/api.md.
 """
 
-from .compiler import PolicySet, compile_path, compile_text
-from .diagnostics import Diagnostic, PolicyError
 from .engine import Engine
-from .models import CheckRequest, Decision, Entity, RequestError
+from .engine.compiler import PolicySet, compile_path, compile_text
+from .engine.models import CheckRequest, Decision, Entity, RequestError
+from .language.diagnostics import Diagnostic, PolicyError
 
 __all__ = [
     "CheckRequest", "Decision", "Diagnostic", "Engine", "Entity", "PolicyError", "PolicySet",

@@ -1,22 +1,33 @@
 """The `policyd` command: check, test, eval, compile, serve.
 
-Exit status: 0 success, 1 policy errors or failed tests, 2 usage errors
-(argparse's own, a missing path, a request that is not valid JSON or not valid).
+Exit status: 0 success, 1 policy errors, failed tests, a missing path or a server
+that cannot start, 2 usage errors (argparse's own, a request that is not valid
+JSON or not valid).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from .compiler import compile_path
-from .diagnostics import PolicyError
+from . import __version__
 from .engine import Engine
-from .models import RequestError
+from .engine.compiler import compile_path
+from .engine.models import RequestError
+from .language.diagnostics import PolicyError
 
 EXIT_OK, EXIT_POLICY, EXIT_USAGE = 0, 1, 2
+
+
+def _missing(command: str, path) -> bool:
+    """Every command says the same about a path that is not there (and exits 1)."""
+    if Path(path).exists():
+        return False
+    print(f"policyd {command}: no such policy file or directory: {path}", file=sys.stderr)
+    return True
 
 
 def _count(n: int, noun: str) -> str:
@@ -37,13 +48,10 @@ def _print_policy_error(exc: PolicyError, fmt: str = "text") -> None:
 def cmd_check(args) -> int:
     """Check every set under the path, with its test files."""
     from .testing import discover, load
-    from .testing.suite import NoSuchPath
 
-    try:
-        sources = discover(args.path)
-    except NoSuchPath as exc:
-        print(f"policyd check: {exc}", file=sys.stderr)
+    if _missing("check", args.path):
         return EXIT_POLICY
+    sources = discover(args.path)
     if not sources:
         print(f"policyd check: no .policy files under {args.path}", file=sys.stderr)
         return EXIT_POLICY
@@ -61,6 +69,8 @@ def cmd_check(args) -> int:
             diagnostics.extend(d.to_dict() for d in found)
             sets.append({"path": str(src.root), "ok": exc is None,
                          "policy_version": suite.policy_set.version if suite else None,
+                         "files": len(suite.policy_set.sources) + len(suite.test_files)
+                         if suite else None,
                          "tests": len(suite.tests) if suite else None})
         out = {"ok": not failed, "diagnostics": diagnostics, "sets": sets}
         if len(sets) == 1:
@@ -73,11 +83,13 @@ def cmd_check(args) -> int:
             continue
         ps = suite.policy_set
         for w in ps.warnings:
-            print(w.render(ps.checked.sources), file=sys.stderr)
-        rules = sum(len(r) for r in ps.checked.rules.values())
+            print(w.render(ps.sources), file=sys.stderr)
+        rules = sum(len(r) for r in ps.rules.values())
         where = f"{src.root}: " if len(results) > 1 else ""
-        print(f"ok: {where}{_count(len(ps.checked.sources), 'file')}, "
-              f"{_count(len(ps.checked.resources), 'resource type')}, {_count(rules, 'rule')}, "
+        files = f"{_count(len(ps.sources) + len(suite.test_files), 'file')} loaded " \
+            f"({len(ps.sources)} policy, {len(suite.test_files)} test)"
+        print(f"ok: {where}{files}, "
+              f"{_count(len(ps.schema.resources), 'resource type')}, {_count(rules, 'rule')}, "
               f"{_count(len(suite.tests), 'test')}, {_count(len(ps.warnings), 'warning')} "
               f"({ps.version})")
     return EXIT_POLICY if failed else EXIT_OK
@@ -92,16 +104,23 @@ def cmd_test(args) -> int:
 def _read_requests(source: str):
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read {source}: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}"
+                         ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} "
                          f"column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError(f"{source} is nested too deeply to be a request") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ValueError(f"{source} is not a valid request: {exc}") from None
 
 
 def cmd_eval(args) -> int:
+    if _missing("eval", args.path):
+        return EXIT_POLICY
     try:
         engine = Engine.from_path(args.path)
     except PolicyError as exc:
@@ -120,6 +139,8 @@ def cmd_eval(args) -> int:
 
 
 def cmd_compile(args) -> int:
+    if _missing("compile", args.path):
+        return EXIT_POLICY
     try:
         ps = compile_path(args.path)
     except PolicyError as exc:
@@ -132,66 +153,26 @@ def cmd_compile(args) -> int:
 def cmd_serve(args) -> int:
     from pydantic import ValidationError
 
-    from .audit import DecisionLog
-    from .config import ServeConfig
-    from .logs import configure as configure_logs
-    from .metrics import Metrics
-    from .server import build_server, run_server
-    from .workers import serve_forked
+    from .server.config import ServeConfig
+    from .server.serve import serve
 
+    if _missing("serve", args.path):
+        return EXIT_POLICY
+    settings = {k: v for k, v in vars(args).items() if k not in ("command", "run", "no_reload")}
     try:
-        cfg = ServeConfig(path=args.path, host=args.host, port=args.port, workers=args.workers,
-                          threads=args.threads, tls_cert=args.tls_cert, tls_key=args.tls_key,
-                          tls_client_ca=args.tls_client_ca,
-                          max_message_bytes=args.max_message_bytes, grace=args.grace,
-                          reload=not args.no_reload, reload_interval=args.reload_interval,
-                          rate_store=args.rate_store, rate_max_keys=args.rate_max_keys,
-                          rate_key_prefix=args.rate_key_prefix, rate_failure=args.rate_failure,
-                          rate_timeout_ms=args.rate_timeout_ms, decision_log=args.decision_log,
-                          log_attributes=args.log_attributes,
-                          decision_log_queue=args.decision_log_queue,
-                          metrics_port=args.metrics_port, metrics_host=args.metrics_host,
-                          log_format=args.log_format)
+        cfg = ServeConfig(reload=not args.no_reload, **settings)
     except ValidationError as exc:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
             print(f"policyd serve: {where + ': ' if where else ''}{err['msg']}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logs(cfg.log_format)
-    try:
-        policy_set = compile_path(cfg.path)  # fail fast, before any worker starts
-    except PolicyError as exc:
-        _print_policy_error(exc)
-        return EXIT_POLICY
-
-    def serve_one(worker: int = 0, policy_set=None) -> int:
-        metrics = decision_log = None
-        try:
-            if cfg.metrics_port is not None:  # worker i serves its metrics on port + i
-                metrics = Metrics()
-                metrics.serve(cfg.metrics_port + worker, cfg.metrics_host)
-            if cfg.decision_log is not None:  # one file per worker: lines never interleave
-                path = cfg.decision_log if cfg.workers == 1 else f"{cfg.decision_log}.{worker}"
-                decision_log = DecisionLog(path, cfg.decision_log_queue,
-                                           metrics.log_dropped.inc if metrics else None)
-            engine = Engine(policy_set or compile_path(cfg.path),
-                            rate_store=cfg.make_rate_store(), rate_failure=cfg.rate_failure,
-                            decision_sink=decision_log.emit if decision_log else None,
-                            log_attributes=cfg.log_attributes)
-            built = build_server(engine, cfg, metrics, decision_log)
-        except OSError as exc:
-            print(f"policyd serve: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        return run_server(built, cfg)
-
-    if cfg.workers == 1:
-        return serve_one(0, policy_set)
-    return serve_forked(cfg.workers, serve_one)
+    return serve(cfg, _print_policy_error)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="policyd", description="Policy-as-code authorization "
                                      "for APIs: check, evaluate and compile policy sets.")
+    parser.add_argument("--version", action="version", version=f"policyd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("check", help="parse and check a policy set; print diagnostics")
     p.add_argument("path", help="a .policy file or a directory of them")
@@ -242,7 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-attributes", action="store_true",
                    help="include attribute values in decision records (sensitive ones masked)")
     p.add_argument("--decision-log-queue", type=int, default=10_000,
-                   help="records buffered before new ones are dropped (and counted)")
+                   help="records buffered; when full, decisions wait for the writer")
+    p.add_argument("--decision-log-wait", type=float, default=2.0, metavar="SECONDS",
+                   help="how long a decision waits for room in a full queue before its "
+                   "record is dropped (and counted)")
+    p.add_argument("--max-batch-decisions", type=int, default=1000,
+                   help="most decisions (items x actions) one CheckBatch may ask for")
+    p.add_argument("--max-string-bytes", type=int, default=4096,
+                   help="longest id or string attribute in a request, in UTF-8 bytes")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     p.add_argument("--metrics-host", default="127.0.0.1")
     p.add_argument("--log-format", choices=("text", "json"), default="text",
@@ -253,7 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # `policyd check --format json | head`: the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import grpc
 
 from . import wire
 from ._proto.policyd.v1 import policyd_pb2 as pb
-from .models import Decision, RequestError
+from .engine.models import Decision, RequestError
 
 
 class PolicydUnavailable(ConnectionError):

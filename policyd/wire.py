@@ -11,7 +11,7 @@ from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError
 
 from ._proto.policyd.v1 import policyd_pb2 as pb
-from .models import Decision, FrozenList, make_decision
+from .engine.models import Decision, FrozenList, make_decision
 
 SERVICE = "policyd.v1.DecisionService"
 CHECK = f"/{SERVICE}/Check"

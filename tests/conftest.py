@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from policyd import Engine
-from policyd.ratelimit import PASSED, RateStore, Verdict
+from policyd.engine.ratelimit import PASSED, RateStore, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "policies" / "examples"

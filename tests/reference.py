@@ -12,7 +12,7 @@ import ipaddress
 import re
 from datetime import UTC, datetime
 
-from policyd import nodes as n
+from policyd.language import nodes as n
 
 
 def _ip(text: str):

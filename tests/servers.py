@@ -17,8 +17,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from policyd import Engine
-from policyd.config import ServeConfig
-from policyd.server import build_server, run_server
+from policyd.server.app import build_server, run_server
+from policyd.server.config import ServeConfig
+from policyd.server.decision import decision_service
 
 from .conftest import ROOT
 
@@ -35,7 +36,8 @@ def thread_server(path, rate_store=None, **options):
     cfg = ServeConfig(path=Path(path), port=0, **options)
     engine = Engine.from_path(cfg.path, rate_store=rate_store or cfg.make_rate_store(),
                               rate_failure=cfg.rate_failure)
-    built = build_server(engine, cfg)
+    built = build_server(engine, cfg, [decision_service(engine, None,
+                                                         cfg.max_batch_decisions)])
     stop = threading.Event()
     thread = threading.Thread(target=run_server, args=(built, cfg, stop), daemon=True)
     thread.start()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from policyd.checked import CheckedSet, EntitySchema
+from policyd.language.schema import EntitySchema, Schema
 
 WORDS = ["alice", "bob", "carol", "t1", "t2", "a", "b", "KP", "legal", "deploy-web", "x*y", ""]
+IDS = [w for w in WORDS if w]  # requests refuse empty ids
 IPS = ["10.1.2.3", "10.200.0.1", "192.168.4.4", "203.0.113.9", "::ffff:10.1.2.3", "2001:db8::1",
        "fd00::5", "172.16.0.1"]
 TIMES = ["2026-11-22T10:00:00Z", "2026-11-21T23:59:59+02:00", "2026-11-23T07:30:00Z",
@@ -45,17 +46,17 @@ def attrs(schema: EntitySchema, roles: list[str]):
 
 
 @st.composite
-def requests(draw, cs: CheckedSet):
+def requests(draw, cs: Schema):
     roles = sorted(cs.roles)
     ptype = draw(st.sampled_from(sorted(cs.principals)))
     rtype = draw(st.sampled_from(sorted(cs.resources)))
     res = cs.resources[rtype]
     action = draw(st.sampled_from(list(res.actions) + ["undeclared_action"]))
     request = {
-        "principal": {"type": ptype, "id": draw(value("string", roles)),
+        "principal": {"type": ptype, "id": draw(st.sampled_from(IDS + roles)),
                       "attrs": draw(attrs(cs.principals[ptype], roles))},
         "action": action,
-        "resource": {"type": rtype, "id": draw(st.sampled_from(WORDS)),
+        "resource": {"type": rtype, "id": draw(st.sampled_from(IDS)),
                      "attrs": draw(attrs(res, roles))},
     }
     pattrs, rattrs = request["principal"]["attrs"], request["resource"]["attrs"]

@@ -23,7 +23,8 @@ def run(capsys, *argv):
 
 def test_check_ok(capsys):
     code, out, err = run(capsys, "check", ORDERS)
-    assert code == 0 and out.startswith("ok: 3 files, 1 resource type, 16 rules, 10 tests, 0 warnings")
+    assert code == 0 and out.startswith("ok: 5 files loaded (3 policy, 2 test), 1 resource type, 16 rules, "
+                                      "10 tests, 0 warnings")
 
 
 def test_check_reports_every_error_with_caret(capsys, tmp_path):

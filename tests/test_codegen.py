@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from policyd import Engine, compile_path, compile_text, runtime
+from policyd import Engine, compile_path, compile_text
+from policyd.engine import runtime
 
 from .conftest import ROOT
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from policyd import PolicyError, compile_path, compile_text
+from policyd import PolicyError, compile_text
+from policyd.language import check_sources
+from policyd.language.sources import read_sources
 from policyd.testing.checker import check_tests
 from policyd.testing.parse import parse_tests
 
@@ -23,7 +25,7 @@ SCHEMA = Path(__file__).resolve().parent / "policy_tests" / "schema.policy"
 def render_tests(path: Path) -> str:
     text = path.read_text(encoding="utf-8")
     try:
-        check_tests(compile_path(SCHEMA).checked, [parse_tests(text, path.name)])
+        check_tests(check_sources(read_sources(SCHEMA), "v"), [parse_tests(text, path.name)])
     except PolicyError as exc:
         return PolicyError(exc.diagnostics, {path.name: text}).render() + "\n"
     return "ok\n"
@@ -37,7 +39,7 @@ def render(path: Path) -> str:
         ps = compile_text(path.read_text(encoding="utf-8"), name)
     except PolicyError as exc:
         return exc.render() + "\n"
-    return "".join(w.render(ps.checked.sources) + "\n" for w in ps.warnings) or "ok\n"
+    return "".join(w.render(ps.sources) + "\n" for w in ps.warnings) or "ok\n"
 
 
 @pytest.mark.parametrize("case", sorted(CASES.glob("*.policy")), ids=lambda p: p.stem)

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policyd import Engine, compile_text
-from policyd.compiler import compile_path, read_sources
-from policyd.parser import parse
+from policyd.engine.compiler import compile_path
+from policyd.language.parser import parse
+from policyd.language.sources import read_sources
 
 from .conftest import Unlimited
 from .reference import Reference
@@ -37,7 +38,7 @@ def test_examples_agree_with_reference(example):
     engine = Engine(compile_path(path), clock=NOW.timestamp, rate_store=Unlimited())
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(requests(engine.policy_set.checked))
+    @given(requests(engine.policy_set.schema))
     def run(request):
         _compare(engine, ref, request)
 
@@ -52,4 +53,4 @@ def test_generated_policies_agree_with_reference(data, text):
     engine = Engine(ps, clock=NOW.timestamp)
     ref = Reference([parse(text, "gen.policy")], NOW)
     for _ in range(25):
-        _compare(engine, ref, data.draw(requests(ps.checked)))
+        _compare(engine, ref, data.draw(requests(ps.schema)))

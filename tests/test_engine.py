@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from policyd import Decision, Engine, RequestError, compile_text
-from policyd.models import FrozenList
+from policyd.engine.models import FrozenList
 
 from .conftest import NOW, OFFICE, order, req, user
 

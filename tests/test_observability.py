@@ -10,8 +10,9 @@ import time
 import urllib.request
 
 from policyd import Engine, RequestError
-from policyd.audit import MASK, DecisionLog
 from policyd.client import DecisionClient
+from policyd.engine.records import MASK
+from policyd.server.decision_log import DecisionLog
 
 from .conftest import EXAMPLES, order, req, user
 from .servers import ServeProcess, free_port
@@ -171,9 +172,10 @@ class _Stuck:
         pass
 
 
-def test_a_full_queue_drops_counts_and_logs_once(tmp_path, caplog):
+def test_a_stalled_writer_drops_counts_and_logs_once(tmp_path, caplog):
     drops = []
-    dlog = DecisionLog(str(tmp_path / "x.jsonl"), max_queue=4, on_drop=lambda: drops.append(1))
+    dlog = DecisionLog(str(tmp_path / "x.jsonl"), max_queue=4, on_drop=lambda: drops.append(1),
+                       wait=0.01)
     stuck = _Stuck()
     dlog._file.close()
     dlog._file = stuck
@@ -187,7 +189,35 @@ def test_a_full_queue_drops_counts_and_logs_once(tmp_path, caplog):
     written = "".join(stuck.lines).splitlines()
     assert dlog.dropped == len(drops) == 45
     assert len(written) + dlog.dropped == 50
-    assert caplog.text.count("decision log queue full") == 1
+    assert caplog.text.count("decision log writer stalled") == 1
+
+
+class _Slow(_Stuck):
+    def write(self, text):
+        time.sleep(0.02)
+        self.lines.append(text)
+
+
+def test_a_slow_writer_slows_callers_and_drops_nothing(tmp_path):
+    """Back-pressure: while the queue is full, emit waits for the writer; nothing is lost."""
+    dlog = DecisionLog(str(tmp_path / "x.jsonl"), max_queue=4, wait=5.0)
+    slow = _Slow()
+    dlog._file.close()
+    dlog._file = slow
+
+    def flood(k):
+        for i in range(25):
+            dlog.emit({"n": k * 100 + i})
+
+    threads = [threading.Thread(target=flood, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    dlog.close()
+    written = sorted(json.loads(line)["n"] for line in "".join(slow.lines).splitlines())
+    assert dlog.dropped == 0
+    assert written == sorted(k * 100 + i for k in range(4) for i in range(25))
 
 
 def test_external_rotation_reopens_the_file(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ def test_wheel_ships_the_grammar_and_parses_from_it(tmp_path):
         assert "policyd/grammar/policyd.lark" in names
         zf.extractall(tmp_path / "site")
     script = (
-        "import policyd, policyd.parser as p, pathlib;"
+        "import policyd, policyd.language.parser as p, pathlib;"
         "assert 'site' in pathlib.Path(policyd.__file__).parts, policyd.__file__;"
         "print(len(p.parse('role a').decls))"
     )

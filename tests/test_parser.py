@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policyd import PolicyError, compile_text
-from policyd import nodes as n
-from policyd.parser import parse
+from policyd.language import nodes as n
+from policyd.language.parser import parse
 
 from .conftest import EXAMPLES
 

@@ -396,7 +396,8 @@ def test_the_test_file_in_docs_runs_and_passes_on_the_orders_example(tmp_path):
 
 # ---- bad test files: a diagnostic, never a traceback --------------------------------
 
-ORDERS_SET = load(discover(EXAMPLES / "orders")[0]).policy_set
+ORDERS_SUITE = load(discover(EXAMPLES / "orders")[0])
+ORDERS_SET = ORDERS_SUITE.policy_set
 ORDERS_TESTS = (EXAMPLES / "orders" / "orders.test.policy").read_text()
 
 
@@ -406,7 +407,7 @@ def _checks_or_policy_error(text: str) -> None:
     from policyd.testing.parse import parse_tests
 
     try:
-        tests = check_tests(ORDERS_SET.checked, [parse_tests(text, "fuzz.test.policy")])
+        tests = check_tests(ORDERS_SUITE.checked, [parse_tests(text, "fuzz.test.policy")])
     except PolicyError as exc:
         assert exc.diagnostics and all(d.line >= 1 and d.column >= 1 for d in exc.diagnostics)
         PolicyError(exc.diagnostics, {"fuzz.test.policy": text}).render()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policyd import Engine, compile_text
-from policyd.ratelimit import MemoryStore
+from policyd.engine.ratelimit import MemoryStore
 
 SCHEMA = """
 principal User { roles: set<string> tenant: string }

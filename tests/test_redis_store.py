@@ -15,7 +15,7 @@ import redis
 
 from policyd import Engine, compile_text
 from policyd.client import DecisionClient
-from policyd.redis_store import RedisStore
+from policyd.engine.redis_store import RedisStore
 
 from .servers import ServeProcess, free_port, health_status
 

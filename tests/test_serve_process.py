@@ -103,7 +103,8 @@ def test_reload_under_load_fails_no_call(tmp_path):
 
 
 def test_sigterm_drains_in_flight_calls_and_exits_0(tmp_path):
-    server = ServeProcess(EXAMPLES / "orders", "--grace", "20", "--max-message-bytes",
+    server = ServeProcess(EXAMPLES / "orders", "--grace", "20", "--max-batch-decisions", "100000",
+                          "--max-message-bytes",
                           str(64 << 20), tmp=tmp_path).wait_serving()
     # a small request (quick to send) that takes the server a good while to decide
     big = [{"resource": order("o1"), "actions": ["read", "update", "delete", "refund"] * 25000}]

@@ -48,7 +48,7 @@ def test_check_parity_with_the_engine(served, engine):
     _, _, client = served
 
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(requests(engine.policy_set.checked))
+    @given(requests(engine.policy_set.schema))
     def run(request):
         local = engine.check(request)
         assert _same(client.check(request), local)

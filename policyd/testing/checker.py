@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..checked import TIME, CheckedSet, EntitySchema
-from ..diagnostics import Diagnostic, PolicyError, did_you_mean
-from ..nodes import Name, Span
+from ..language.checked import CheckedSet
+from ..language.diagnostics import Diagnostic, PolicyError, did_you_mean
+from ..language.nodes import Name, Span
+from ..language.schema import TIME, EntitySchema
 from . import nodes as t
 from .plan import Advance, CheckedTest, Expectation
 from .values import literal, request_value, type_problem
@@ -37,7 +38,7 @@ class TestChecker:
         self.fixture_spans: dict[str, Span] = {}
 
     def error(self, span: Span, code: str, message: str, hint: str | None = None) -> None:
-        self.diags.append(Diagnostic(code, message, span.file, span.line, span.column, hint))
+        self.diags.append(Diagnostic.at(span, code, message, hint))
 
     def run(self, files: Iterable[t.TestFile]) -> list[CheckedTest]:
         files = list(files)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from ..diagnostics import PolicyError
+from ..language.diagnostics import PolicyError
 from .report import SetReport, json_report, junit_report, text_report
 from .runner import FAILED, Coverage, Runner
 from .suite import NoSuchPath, discover, load

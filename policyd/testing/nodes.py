@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..nodes import Expr, Name, Span
+from ..language.nodes import Expr, Name, Span
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,10 @@ import functools
 import json
 import re
 
-from lark import Lark, Token, v_args
+from lark import Token, v_args
 
-from ..parser import Malformed, ToAst, grammar_text, name_of, run_parser, seconds_of, span_of
+from ..language.frontend import Frontend, Malformed
+from ..language.parser import ToAst
 from . import nodes as t
 
 MAX_REPEAT = 10_000
@@ -17,29 +18,28 @@ _REPEAT = re.compile(r"x([1-9][0-9]*)")
 
 
 @functools.cache
-def test_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="basic", maybe_placeholders=True,
-                start="test_file", transformer=_TestAst())
+def test_frontend() -> Frontend:
+    return Frontend("test_file", _TestAst, "test")
 
 
 def parse_tests(text: str, file: str = "<tests>") -> t.TestFile:
     """Parse one `*.test.policy` file; raises PolicyError with the syntax error."""
-    items = run_parser(test_parser(), text, file, "test")
+    items = test_frontend().parse(text, file)
     fixtures = tuple(i for i in items if isinstance(i, t.FixtureDecl))
     tests = tuple(i for i in items if isinstance(i, t.TestDecl))
     return t.TestFile(file, fixtures, tests)
 
 
-def _repeat(tok: Token | None) -> int:
+def _repeat(tok: Token | None, span) -> int:
     if tok is None:
         return 1
     match = _REPEAT.fullmatch(tok.value)
     if match is None:
-        raise Malformed(span_of(tok), "E401", f"expected a repeat count such as `x5`, found "
+        raise Malformed(span, "E401", f"expected a repeat count such as `x5`, found "
                         f"`{tok.value}`", "actions are separated by commas: `read, update`")
     count = int(match.group(1))
     if count > MAX_REPEAT:
-        raise Malformed(span_of(tok), "E401", f"a repeat count is at most x{MAX_REPEAT}, "
+        raise Malformed(span, "E401", f"a repeat count is at most x{MAX_REPEAT}, "
                         f"found `{tok.value}`")
     return count
 
@@ -52,51 +52,52 @@ class _TestAst(ToAst):
         return tuple(items)
 
     def attr_value(self, name, value):
-        return t.AttrValue(name_of(name), value, span_of(name))
+        return t.AttrValue(self.name_of(name), value, self.span_of(name))
 
     def attr_values(self, *values):
         return tuple(v for v in values if v is not None)
 
     def entity_lit(self, kind, type_name, ident, attrs):
-        return t.EntityLit(kind.value, name_of(type_name), json.loads(ident.value), attrs,
-                           span_of(kind))
+        return t.EntityLit(kind.value, self.name_of(type_name), json.loads(ident.value), attrs,
+                           self.span_of(kind))
 
     def context_lit(self, kind, attrs):
-        return t.EntityLit("context", None, None, attrs, span_of(kind))
+        return t.EntityLit("context", None, None, attrs, self.span_of(kind))
 
     def fixture_decl(self, _kw, name, value):
-        return t.FixtureDecl(name_of(name), value, span_of(name))
+        return t.FixtureDecl(self.name_of(name), value, self.span_of(name))
 
     def fixture_ref(self, name, _with, overrides):
-        return t.FixtureRef(name_of(name), overrides, span_of(name))
+        return t.FixtureRef(self.name_of(name), overrides, self.span_of(name))
 
     def given(self, kw, *parts):
-        return t.Given(tuple(parts), span_of(kw))
+        return t.Given(tuple(parts), self.span_of(kw))
 
     def test_names(self, *names):
-        return tuple(name_of(tok) for tok in names)
+        return tuple(self.name_of(tok) for tok in names)
 
     def writing(self, _kw, names):
         return names
 
     def reason(self, first, label=None):
         if first.type == "STRING":
-            return t.Reason(json.loads(first.value), span_of(first))
+            return t.Reason(json.loads(first.value), self.span_of(first))
         value = first.value if label is None else f"{first.value}.{label.value}"
-        return t.Reason(value, span_of(first))
+        return t.Reason(value, self.span_of(first))
 
     def reasons(self, *reasons):
         return tuple(reasons)
 
     def expect_decision(self, kw, effect, actions, writing, reasons, repeat):
         return t.ExpectDecision(effect.value == "allow", actions, writing or (), reasons or (),
-                                _repeat(repeat), span_of(kw))
+                                _repeat(repeat, None if repeat is None else self.span_of(repeat)),
+                                self.span_of(kw))
 
     def expect_visible(self, kw, _visible, action, fields):
-        return t.ExpectVisible(name_of(action), fields, span_of(kw))
+        return t.ExpectVisible(self.name_of(action), fields, self.span_of(kw))
 
     def after(self, kw, duration):
-        return t.After(seconds_of(duration), duration.value, span_of(kw))
+        return t.After(self.seconds_of(duration), duration.value, self.span_of(kw))
 
     def test_decl(self, kw, name, *steps):
-        return t.TestDecl(json.loads(name.value), tuple(steps), span_of(kw))
+        return t.TestDecl(json.loads(name.value), tuple(steps), self.span_of(kw))

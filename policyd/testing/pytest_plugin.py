@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ..compiler import TEST_SUFFIX
-from ..diagnostics import PolicyError
+from ..language.diagnostics import PolicyError
+from ..language.sources import TEST_SUFFIX
 from .plan import CheckedTest
 from .runner import Failure, Runner
 from .suite import SetSource, load, set_root_of

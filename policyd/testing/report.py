@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..diagnostics import PolicyError
+from ..language.diagnostics import PolicyError
 from .runner import FAILED, PASSED, SKIPPED, Coverage, TestResult
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

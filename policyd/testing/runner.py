@@ -8,10 +8,10 @@ import time as _time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..compiler import PolicySet
 from ..engine import Engine
-from ..models import Decision, RequestError
-from ..ratelimit import MemoryStore
+from ..engine.compiler import PolicySet
+from ..engine.models import Decision, RequestError
+from ..engine.ratelimit import MemoryStore
 from .plan import Advance, CheckedTest, Expectation
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the time a test's requests see by default
@@ -61,7 +61,7 @@ class Coverage:
     """Which rules' conditions held in at least one decision of the tests that ran."""
 
     def __init__(self, ps: PolicySet):
-        self.rules = [rule for rules in ps.checked.rules.values() for rule in rules]
+        self.rules = [rule for rules in ps.rules.values() for rule in rules]
         self.held: set[str] = set()
 
     @property

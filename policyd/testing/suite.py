@@ -11,16 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..compiler import (
-    POLICY_SUFFIX,
-    TEST_SUFFIX,
-    PolicySet,
-    compile_sources,
-    parse_each,
-    read_sources,
-    version_of,
-)
-from ..diagnostics import Diagnostic, PolicyError
+from ..engine.compiler import compile_checked
+from ..engine.policyset import PolicySet
+from ..language import check_sources, parse_each
+from ..language.checked import CheckedSet
+from ..language.diagnostics import Diagnostic, PolicyError
+from ..language.sources import POLICY_SUFFIX, TEST_SUFFIX, read_sources, version_of
 from .checker import check_tests
 from .parse import parse_tests
 from .plan import CheckedTest
@@ -42,17 +38,31 @@ class Suite:
     policy_set: PolicySet
     tests: tuple[CheckedTest, ...]
     test_files: tuple[str, ...]
+    checked: CheckedSet  # what the tests were checked against (fixtures, editors)
+
+
+def _visible(directory: Path) -> list[Path]:
+    """Entries that may belong to a set: hidden ones (`.git`, a ConfigMap's `..data`) never."""
+    try:
+        return sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return []
 
 
 def _has_policy_files(directory: Path) -> bool:
-    return any(p.is_file() and p.name.endswith(POLICY_SUFFIX) for p in directory.iterdir())
+    return any(p.is_file() and p.name.endswith(POLICY_SUFFIX) for p in _visible(directory))
 
 
-def _set_roots(directory: Path) -> list[Path]:
+def _set_roots(directory: Path, seen: set | None = None) -> list[Path]:
+    seen = set() if seen is None else seen
+    real = directory.resolve()
+    if real in seen:  # a directory link loop
+        return []
+    seen.add(real)
     if _has_policy_files(directory):
         return [directory]
-    return [root for sub in sorted(p for p in directory.iterdir() if p.is_dir())
-            for root in _set_roots(sub)]
+    return [root for sub in _visible(directory) if sub.is_dir()
+            for root in _set_roots(sub, seen)]
 
 
 def set_root_of(file: Path) -> Path:
@@ -86,18 +96,19 @@ def load(source: SetSource) -> Suite:
     parsed, errors = parse_each(tests, parse_tests)
     try:
         if not policies:
-            raise PolicyError([Diagnostic("E000", f"no policy files under {name} (only tests)",
-                                          name, 1, 1)])
-        ps = compile_sources(policies, name, version_of(policies, source.root))
+            raise PolicyError([Diagnostic.for_path(name, "E000",
+                                                   f"no policy files under {name} (only tests)")])
+        checked_set = check_sources(policies, version_of(policies, source.root))
     except PolicyError as exc:
         raise PolicyError([*exc.diagnostics, *errors], every) from None
     if errors:
         raise PolicyError(errors, every)
     try:
-        checked = check_tests(ps.checked, parsed)
+        checked = check_tests(checked_set, parsed)
     except PolicyError as exc:
         raise PolicyError(exc.diagnostics, every) from None
+    ps = compile_checked(checked_set, name)
     if source.only is not None:
         only = str(source.only)
         checked = [t for t in checked if Path(t.file) == Path(only)]
-    return Suite(name, ps, tuple(checked), tuple(tests))
+    return Suite(name, ps, tuple(checked), tuple(tests), checked_set)

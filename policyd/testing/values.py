@@ -8,10 +8,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import nodes as n
-from ..checked import ERROR, IP, TIME, Const, compatible, is_set
-from ..diagnostics import Diagnostic
-from ..exprs import ExprChecker, Scope
+from ..language import nodes as n
+from ..language.checked import Const
+from ..language.diagnostics import Diagnostic
+from ..language.exprs import ExprChecker, Scope
+from ..language.schema import ERROR, IP, TIME, compatible, is_set
 
 _LITERAL_FORMS = (n.Literal, n.SetLit, n.Call, n.Unary, n.ConstRef)
 
@@ -21,16 +22,16 @@ def literal(expr: n.Expr, constants: dict[str, Const],
     """The typed value of a fixture attribute, or None after reporting why not."""
     bad = _first_non_literal(expr)
     if bad is not None:
-        report(Diagnostic("E417", "a fixture value must be a literal, a constant, or "
-                          "ip(...)/time(...) of a string", bad.span.file, bad.span.line,
-                          bad.span.column, "fixtures hold data; conditions belong in policies"))
+        report(Diagnostic.at(bad.span, "E417", "a fixture value must be a literal, a constant, "
+                             "or ip(...)/time(...) of a string",
+                             "fixtures hold data; conditions belong in policies"))
         return None
     scope = Scope({}, None, None, {}, constants, report, const_only=True)
     value = ExprChecker(scope).expr(expr, frozenset())
     if isinstance(value, Const):
         return value if value.type != ERROR else None  # an error has been reported
-    report(Diagnostic("E417", "a fixture value must be a literal value", expr.span.file,
-                      expr.span.line, expr.span.column, "fixtures hold data, not computations"))
+    report(Diagnostic.at(expr.span, "E417", "a fixture value must be a literal value",
+                         "fixtures hold data, not computations"))
     return None
 
 

@@ -34,6 +34,9 @@ class ServeConfig(BaseModel):
     decision_log: str | None = None  # a file path, or "-" for standard output
     log_attributes: bool = False
     decision_log_queue: int = Field(10_000, ge=1)
+    decision_log_wait: float = Field(2.0, ge=0, le=60)
+    max_batch_decisions: int = Field(1000, ge=1, le=1_000_000)
+    max_string_bytes: int = Field(4096, ge=16, le=1024 * MiB)
     metrics_port: int | None = Field(None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     log_format: Literal["text", "json"] = "text"
@@ -61,11 +64,11 @@ class ServeConfig(BaseModel):
 
     def make_rate_store(self):
         """A fresh store (each worker process makes its own)."""
-        from .ratelimit import MemoryStore
+        from ..engine.ratelimit import MemoryStore
 
         if self.rate_store == "memory":
             return MemoryStore(self.rate_max_keys)
-        from .redis_store import RedisStore
+        from ..engine.redis_store import RedisStore
 
         return RedisStore(self.rate_store, prefix=self.rate_key_prefix,
                           timeout=self.rate_timeout_ms / 1000)

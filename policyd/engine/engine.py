@@ -14,27 +14,49 @@ import logging
 import threading
 import time as _time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .audit import DecisionIds, RecordBuilder
-from .codegen import ALLOW_BITS
-from .compiler import PolicySet, compile_path
+from ..values import utf8_len
+from .compiler import compile_path
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
-from .outcome import (
-    explain_request,
-    held_rules,
-    policy_location,
-    refused_writes,
-    unknown_roles,
-)
+from .policyset import ALLOW_BITS, PolicySet
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
+from .records import DecisionIds, RecordBuilder, Recorder
+from .validation import explain_request
+from .writes import refused_writes
 
 log = logging.getLogger("policyd.engine")
 
 _EMPTY_DICT: dict = {}
 _CACHE_MAX = 4096
-ALLOW_MASK = (1 << ALLOW_BITS) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """Everything one decision reads, replaced whole by `swap`: a decision and its record
+    never mix two sets (the validators, caches and audit masks of one set)."""
+
+    ps: PolicySet
+    principals: dict  # principal type -> generated validator
+    resources: dict  # resource type -> generated validator
+    context: Callable | None
+    bits: dict  # resource type -> {field: bit}
+    role_names: frozenset
+    deny_cache: dict  # deny outcome -> Decision
+    allow_caches: dict  # resource type -> {allow outcome -> Decision}
+    records: RecordBuilder
+    short: int  # a string of at most this many characters is within max_bytes
+    max_bytes: int
+
+
+def _over(max_bytes: int, *texts: str) -> bool:
+    return any(utf8_len(t) > max_bytes for t in texts)
+
+
+def unknown_roles(roles, role_names: frozenset) -> FrozenList:
+    return FrozenList(f"unknown_role:{r}" for r in sorted(set(roles) - role_names))
 
 
 class Engine:
@@ -52,6 +74,7 @@ class Engine:
         self.decision_sink = decision_sink
         self.log_attributes = log_attributes
         self.ids = DecisionIds()
+        self.recorder = Recorder(decision_sink, self.ids)
         if decision_sink is None:
             self.check = self._check  # no sink: the bare decision, not even one more call
         self._failures_logged: set[str] = set()
@@ -66,28 +89,31 @@ class Engine:
 
     @property
     def policy_set(self) -> PolicySet:
-        return self._state[0]
+        return self._state.ps
 
     @property
     def version(self) -> str:
-        return self._state[0].version
+        return self._state.ps.version
 
     def swap(self, policy_set: PolicySet) -> None:
         """Install a new set; a decision in flight finishes on the set it started with."""
         self._install(policy_set)
 
     def _install(self, ps: PolicySet) -> None:
-        cs = ps.checked
-        principals = {name: ps.validators[f"principal:{name}"] for name in cs.principals}
-        resources = {name: ps.validators[f"resource:{name}"] for name in cs.resources}
-        context = ps.validators.get("context")
-        bits = {r: {f: 1 << i for i, f in enumerate(fields)} for r, fields in ps.fields.items()}
-        role_names = frozenset(cs.roles)
-        allow_caches = {r: {} for r in cs.resources}
-        records = RecordBuilder(cs, self.log_attributes)  # masks the set's sensitive attributes
-        # one tuple, replaced whole: readers never see half of an old and half of a new set
-        self._state = (ps, principals, resources, context, bits, role_names, {}, allow_caches,
-                       records)
+        schema = ps.schema
+        self._state = Installed(
+            ps=ps,
+            principals={name: ps.validators[f"principal:{name}"] for name in schema.principals},
+            resources={name: ps.validators[f"resource:{name}"] for name in schema.resources},
+            context=ps.validators.get("context"),
+            bits={r: {f: 1 << i for i, f in enumerate(fields)} for r, fields in ps.fields.items()},
+            role_names=schema.roles,
+            deny_cache={},
+            allow_caches={r: {} for r in schema.resources},
+            records=RecordBuilder(schema, self.log_attributes),
+            short=ps.max_string_bytes // 4,
+            max_bytes=ps.max_string_bytes,
+        )
 
     # ---- decisions with their records -------------------------------------------------
 
@@ -99,54 +125,36 @@ class Engine:
 
     def decide(self, request: dict | CheckRequest, explain: bool = False, *,
                request_id: str = "", peer: str = "") -> tuple[Decision, str]:
-        """The decision and its unique decision_id; the record goes to the sink, if any."""
-        t0, records = _time.perf_counter(), self._state[8]
-        decision = self._check(request, explain)
-        decision_id = self.ids()
-        if self.decision_sink is not None:
-            if type(request) is not dict:
-                request = self._as_dict(request)
-            elapsed = (_time.perf_counter() - t0) * 1e6
-            self._emit(records.build(request, decision, decision_id, elapsed, request_id,
-                                           peer))
-        return decision, decision_id
+        """The decision and its unique decision_id; the record goes to the sink, if any.
+        One snapshot of the installed state decides and describes the decision."""
+        t0, state = _time.perf_counter(), self._state
+        if type(request) is not dict:
+            request = self._as_dict(request)
+        decision = self._check(request, explain, state)
+        return decision, self.recorder.record(state.records, request, decision, t0,
+                                              request_id, peer)
 
     def decide_batch(self, principal: dict, items: list[dict], context: dict | None = None,
                      dry_run: bool = False, *, request_id: str = "",
                      peer: str = "") -> list[tuple[Decision, str]]:
         """`check_batch` with a decision_id (and a record, with a sink) per decision."""
-        t0, records = _time.perf_counter(), self._state[8]
-        decisions = self.check_batch(principal, items, context, dry_run)
-        ids = [self.ids() for _ in decisions]
-        if self.decision_sink is not None and decisions:
-            each = (_time.perf_counter() - t0) * 1e6 / len(decisions)
-            pairs = ((item, action) for item in items for action in item["actions"])
-            for (item, action), d, did in zip(pairs, decisions, ids, strict=True):
-                request = {"principal": principal, "action": action,
-                           "resource": item["resource"], "context": context,
-                           "write_fields": item.get("write_fields"), "dry_run": dry_run}
-                self._emit(records.build(request, d, did, each, request_id, peer))
+        t0, state = _time.perf_counter(), self._state
+        decisions = self._check_batch(state, principal, items, context, dry_run)
+        ids = self.recorder.record_batch(state.records, principal, items, context, dry_run,
+                                         decisions, t0, request_id, peer)
         return list(zip(decisions, ids, strict=True))
-
-    def _emit(self, record: dict) -> None:
-        try:
-            self.decision_sink(record)
-        except Exception as exc:  # a failing sink must not fail the decision
-            key = f"sink:{type(exc).__name__}"
-            if key not in self._failures_logged:
-                self._failures_logged.add(key)
-                log.error("decision sink failed: %s: %s", type(exc).__name__, exc)
 
     # ---- the hot path ------------------------------------------------------------
 
-    def _check(self, request: dict | CheckRequest, explain: bool = False) -> Decision:
-        """Decide one request (the hot path: no record, no id)."""
-        state = self._state
-        ps, principals, resources, context_v = state[:4]
+    def _check(self, request: dict | CheckRequest, explain: bool = False,
+               state: Installed | None = None) -> Decision:
+        """Decide one request (the hot path: no record, no id). The envelope is checked
+        inline by counting keys and exact type tests; anything off goes to the general
+        validation path, which names the problem (the fast path never guesses)."""
+        if state is None:
+            state = self._state
         if type(request) is not dict:
             request = self._as_dict(request)
-        # Envelope and attributes, validated by counting keys and exact type tests; anything
-        # off goes to `explain`, which names the problem (the fast path never guesses).
         try:
             p, r, action = request["principal"], request["resource"], request["action"]
             ctx, wf, dry = request.get("context"), request.get("write_fields"), \
@@ -156,36 +164,42 @@ class Engine:
                     or len(p) != 2 + (pattrs is not None) or len(r) != 2 + (rattrs is not None):
                 raise ValueError
             ptype, pid, rtype, rid = p["type"], p["id"], r["type"], r["id"]
-            if type(pid) is not str or type(rid) is not str or type(action) is not str:
+            if type(pid) is not str or type(rid) is not str or type(action) is not str \
+                    or type(rtype) is not str or not pid or not rid:
+                raise ValueError
+            q = state.short
+            if (len(pid) > q or len(rid) > q or len(action) > q or len(rtype) > q) \
+                    and _over(state.max_bytes, pid, rid, action, rtype):
                 raise ValueError
             now = self.clock
-            P = principals[ptype](_EMPTY_DICT if pattrs is None else pattrs, now)
+            P = state.principals[ptype](_EMPTY_DICT if pattrs is None else pattrs, now)
+            context_v = state.context
             if context_v is not None:
                 C = context_v(_EMPTY_DICT if ctx is None else ctx, now)
             elif ctx:
                 raise ValueError
             else:
                 C = _EMPTY_DICT
-            rv = resources.get(rtype)
+            rv = state.resources.get(rtype)
             R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs, now)
-            if wf is not None and (type(wf) is not list or not all(type(f) is str for f in wf)):
-                raise ValueError
+            if wf is not None:
+                self._check_fields(state, wf)
             if dry is not None and type(dry) is not bool:
                 raise ValueError
         except Exception:
-            raise RequestError(explain_request(ps, request)) from None
+            raise RequestError(self._problem(state, request)) from None
         decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
         if R is not None:
-            limiter = ps.limiters[rtype].get(action)
+            limiter = state.ps.limiters[rtype].get(action)
             if limiter is not None:  # step 8, inline: it runs on every limited request
                 try:
                     buckets = limiter(pid, P, rid, R, C, ptype)
                     if buckets:
                         verdict = self.rate_store.acquire(buckets, self.clock(), dry is True)
                         if verdict is not PASSED:
-                            return self._rate_limited(ps, decision, verdict)
+                            return self._rate_limited(state.ps, decision, verdict)
                 except Exception as exc:
-                    return self._rate_failed(ps, decision, exc)
+                    return self._rate_failed(state.ps, decision, exc)
         return decision
 
     def check_batch(self, principal: dict, items: list[dict], context: dict | None = None,
@@ -193,8 +207,11 @@ class Engine:
         """One decision per (item, action), in order; an item is {"resource", "actions",
         "write_fields"}. The principal and context are validated once and each resource once:
         the same decisions as `check` on each pair, for less work."""
-        state = self._state
-        ps, resources = state[0], state[2]
+        return self._check_batch(self._state, principal, items, context, dry_run)
+
+    def _check_batch(self, state: Installed, principal: dict, items: list[dict],
+                     context: dict | None, dry_run: bool) -> list[Decision]:
+        ps = state.ps
         base: dict = {"principal": principal, "action": ""}
         if context is not None:
             base["context"] = context
@@ -214,18 +231,9 @@ class Engine:
             try:
                 if shared is None:
                     shared = self._shared_parts(state, request)
-                rtype, rid, rattrs = resource["type"], resource["id"], resource.get("attrs")
-                if type(rid) is not str or len(resource) != 2 + (rattrs is not None) \
-                        or any(type(a) is not str for a in actions):
-                    raise ValueError
-                rv = resources.get(rtype)
-                R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs,
-                                               self.clock)
-                if wf is not None and (type(wf) is not list or
-                                       not all(type(f) is str for f in wf)):
-                    raise ValueError
+                rtype, rid, R = self._resource_part(state, resource, actions, wf)
             except Exception:
-                problem = explain_request(ps, request)
+                problem = self._problem(state, request)
                 raise RequestError(problem if shared is None else f"items[{index}]: {problem}"
                                    ) from None
             pid, P, C, ptype = shared
@@ -272,49 +280,78 @@ class Engine:
         return make_decision(False, FrozenList(kept + ["rate_store_unavailable"]), EMPTY, 0.0,
                              ps.version, decision.warnings)
 
-    def _shared_parts(self, state, request: dict) -> tuple:
-        """(pid, P, C, ptype) of a batch's principal and context; raises if invalid."""
-        _, principals, _, context_v, *_ = state
+    # ---- the general validation path (batches, coverage; explained when it refuses) ----
+
+    def _shared_parts(self, state: Installed, request: dict) -> tuple:
+        """(pid, P, C, ptype) of a request's principal and context; raises if invalid."""
         p, ctx = request["principal"], request.get("context")
-        pattrs = p.get("attrs")
-        if type(p["id"]) is not str or len(p) != 2 + (pattrs is not None) \
-                or type(request.get("dry_run", False)) is not bool:
+        pattrs, pid = p.get("attrs"), p["id"]
+        if type(pid) is not str or not pid or len(p) != 2 + (pattrs is not None) \
+                or type(request.get("dry_run", False)) is not bool \
+                or len(pid) > state.short and _over(state.max_bytes, pid):
             raise ValueError
-        P = principals[p["type"]](_EMPTY_DICT if pattrs is None else pattrs, self.clock)
-        if context_v is not None:
-            C = context_v(_EMPTY_DICT if ctx is None else ctx, self.clock)
+        P = state.principals[p["type"]](_EMPTY_DICT if pattrs is None else pattrs, self.clock)
+        if state.context is not None:
+            C = state.context(_EMPTY_DICT if ctx is None else ctx, self.clock)
         elif ctx:
             raise ValueError
         else:
             C = _EMPTY_DICT
-        return p["id"], P, C, p["type"]
+        return pid, P, C, p["type"]
 
-    def _decide(self, state, pid, P, rtype, rid, R, C, ptype, action, wf, explain) -> Decision:
+    def _resource_part(self, state: Installed, resource: dict, actions: list,
+                       wf: list | None) -> tuple:
+        """(rtype, rid, R) of a request's resource, R None for an undeclared type."""
+        rtype, rid, rattrs = resource["type"], resource["id"], resource.get("attrs")
+        if type(rid) is not str or not rid or type(rtype) is not str \
+                or len(resource) != 2 + (rattrs is not None) \
+                or any(type(a) is not str for a in actions) \
+                or _over(state.max_bytes, rid, rtype, *actions):
+            raise ValueError
+        rv = state.resources.get(rtype)
+        R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs, self.clock)
+        if wf is not None:
+            self._check_fields(state, wf)
+        return rtype, rid, R
+
+    @staticmethod
+    def _check_fields(state: Installed, wf) -> None:
+        if type(wf) is not list or not all(type(f) is str for f in wf) \
+                or any(len(f) > state.short for f in wf) and _over(state.max_bytes, *wf):
+            raise ValueError
+
+    @staticmethod
+    def _problem(state: Installed, request) -> str:
+        return explain_request(state.ps.schema, request, state.max_bytes)
+
+    # ---- deciding ------------------------------------------------------------------
+
+    def _decide(self, state: Installed, pid, P, rtype, rid, R, C, ptype, action, wf,
+                explain) -> Decision:
         """Inventory, the generated decider, writes and the memo of identical decisions."""
-        ps, _, _, _, bits, role_names, deny_cache, allow_caches, _ = state
+        ps = state.ps
         try:
             roles = P.get("roles")
-            warnings = EMPTY if not roles or role_names.issuperset(roles) else \
-                unknown_roles(roles, role_names)
+            warnings = EMPTY if not roles or state.role_names.issuperset(roles) else \
+                unknown_roles(roles, state.role_names)
             if R is None:
                 return self._plain(ps, "unknown_resource", warnings)
             fn = ps.deciders[rtype].get(action)
             if fn is None:
                 return self._plain(ps, "unknown_action", warnings)
+            parsed = (pid, P, rtype, rid, R, C, ptype, action)
             if explain:
-                return self._explained(ps, bits[rtype], (pid, P, rtype, rid, R, C, ptype, action),
-                                       wf, warnings)
+                return self._explained(ps, state.bits[rtype], parsed, wf, warnings)
             outcome = fn(pid, P, rid, R, C, ptype)
             if type(outcome) is int:
                 if wf:
-                    refused = refused_writes(ps, bits[rtype], (pid, P, rtype, rid, R, C, ptype,
-                                                                action), wf)
+                    refused = refused_writes(ps, state.bits[rtype], parsed, wf)
                     if refused:
                         return make_decision(False, FrozenList(refused), EMPTY, 0.0, ps.version,
                                              warnings)
                 if warnings:
                     return self._allowed(ps, rtype, outcome, warnings)
-                cache = allow_caches[rtype]  # the int names a rule of this type only
+                cache = state.allow_caches[rtype]  # the int names a rule of this type only
                 found = cache.get(outcome)
                 if found is None:
                     found = self._allowed(ps, rtype, outcome, EMPTY)
@@ -324,28 +361,27 @@ class Engine:
             if warnings:
                 return make_decision(False, FrozenList(outcome or ("default_deny",)), EMPTY, 0.0,
                                      ps.version, warnings)
-            found = deny_cache.get(outcome)
+            found = state.deny_cache.get(outcome)
             if found is None:
                 found = make_decision(False, FrozenList(outcome or ("default_deny",)), EMPTY,
                                       0.0, ps.version)
-                if len(deny_cache) < _CACHE_MAX:
-                    deny_cache[outcome] = found
+                if len(state.deny_cache) < _CACHE_MAX:
+                    state.deny_cache[outcome] = found
             return found
         except Exception as exc:  # fail closed: never allow on an unexpected failure
             return self._failed(ps, exc)
 
     @staticmethod
     def _allowed(ps: PolicySet, rtype: str, outcome: int, warnings) -> Decision:
-        rule = ps.checked.rules[rtype][outcome & ALLOW_MASK]
         visible = ps.fields_of(rtype, outcome >> ALLOW_BITS)
-        return make_decision(True, FrozenList((rule.name,)), FrozenList(visible), 0.0,
-                             ps.version, warnings)
+        return make_decision(True, FrozenList((ps.allow_rule(rtype, outcome).name,)),
+                             FrozenList(visible), 0.0, ps.version, warnings)
 
     def _explained(self, ps: PolicySet, field_bits: dict, parsed, wf, warnings) -> Decision:
         """Every rule that held: all denies, or all allows plus the show and write rules."""
         pid, P, rtype, rid, R, C, ptype, action = parsed
         held = {e: [] for e in ("deny", "allow", "show", "write", "limit")}
-        for rule in held_rules(ps, parsed):
+        for rule in ps.held(parsed):
             held[rule.effect].append(rule.name)
         if held["deny"] or not held["allow"]:
             reasons = held["deny"] or ["default_deny"]
@@ -363,27 +399,22 @@ class Engine:
         """The full name of every rule, limits included, whose condition holds for the
         request (what test coverage counts). Raises RequestError like `check`."""
         state = self._state
-        ps, resources = state[0], state[2]
         try:
             pid, P, C, ptype = self._shared_parts(state, request)
             resource, action = request["resource"], request["action"]
-            rattrs = resource.get("attrs")
-            rv = resources.get(resource["type"])
-            R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs,
-                                           self.clock)
+            rtype, rid, R = self._resource_part(state, resource, [action], None)
         except Exception:
-            raise RequestError(explain_request(ps, request)) from None
-        if R is None or action not in ps.deciders[resource["type"]]:
+            raise RequestError(self._problem(state, request)) from None
+        if R is None or action not in state.ps.deciders[rtype]:
             return []  # the inventory step decides: no rule is evaluated
-        parsed = (pid, P, resource["type"], resource["id"], R, C, ptype, action)
-        return [rule.name for rule in held_rules(ps, parsed)]
+        return [rule.name for rule in state.ps.held((pid, P, rtype, rid, R, C, ptype, action))]
 
     @staticmethod
     def _plain(ps: PolicySet, reason: str, warnings) -> Decision:
         return make_decision(False, FrozenList((reason,)), EMPTY, 0.0, ps.version, warnings)
 
     def _failed(self, ps: PolicySet, exc: Exception) -> Decision:
-        where = policy_location(ps, exc)
+        where = ps.location_of(exc)
         key = f"{type(exc).__name__}:{where}"
         if key not in self._failures_logged:
             with self._lock:

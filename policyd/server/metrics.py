@@ -42,9 +42,9 @@ class Metrics:
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)
 
-    def policy(self, checked, version: str) -> None:
+    def policy(self, schema, version: str) -> None:
         """The set now serving: its version, and the names labels may carry."""
-        self._declared = {name: frozenset(r.actions) for name, r in checked.resources.items()}
+        self._declared = {name: frozenset(r.actions) for name, r in schema.resources.items()}
         self._children.clear()
         if self._version is not None:
             self.policy_info.remove(self._version)

@@ -9,23 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import nodes as n
-from .checked import (
-    DECLARABLE,
-    ERROR,
-    IP,
-    NUMBER,
-    STRING,
-    TIME,
-    AttrSpec,
-    CheckedRule,
-    CheckedSet,
-    Const,
-    EntitySchema,
-    Limit,
-)
+from .checked import CheckedRule, CheckedSet, Const, Limit
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
 from .exprs import IMPLICIT, ExprChecker, Scope
 from .lints import lint
+from .schema import DECLARABLE, ERROR, IP, NUMBER, STRING, TIME, AttrSpec, EntitySchema, RoleGraph
 
 _KEY_TYPES = (STRING, NUMBER, "bool", IP, TIME)
 MAX_RULES_PER_TYPE = (1 << 20) - 1  # a decider names its allow rule in 20 bits of an int
@@ -40,14 +28,14 @@ class Checker:
         self.principals: dict[str, EntitySchema] = {}
         self.resources: dict[str, EntitySchema] = {}
         self.context: EntitySchema | None = None
-        self.roles: dict[str, frozenset[str]] = {}
+        self.roles = RoleGraph({})
         self.constants: dict[str, Const] = {}
 
     def report(self, d: Diagnostic) -> None:
         self.diags.append(d)
 
     def error(self, span: n.Span, code: str, message: str, hint: str | None = None) -> None:
-        self.report(Diagnostic(code, message, span.file, span.line, span.column, hint))
+        self.report(Diagnostic.at(span, code, message, hint))
 
     def decls(self, kind: type) -> list:
         return [d for f in self.files for d in f.decls if isinstance(d, kind)]
@@ -149,57 +137,50 @@ class Checker:
     # ---- roles -------------------------------------------------------------------
 
     def check_roles(self) -> None:
+        decls = self.decls(n.RoleDecl)
+        declared = {d.name.value for d in decls}
         parents: dict[str, tuple[str, ...]] = {}
         spans: dict[str, n.Span] = {}
-        for d in self.decls(n.RoleDecl):
+        for d in decls:
             if d.name.value in parents:
                 self.error(d.name.span, "E110", f"role `{d.name.value}` is declared twice")
                 continue
             parents[d.name.value] = tuple(p.value for p in d.parents)
             spans[d.name.value] = d.name.span
             for p in d.parents:
-                if p.value not in {r.name.value for r in self.decls(n.RoleDecl)}:
+                if p.value not in declared:
                     self.error(p.span, "E111", f"unknown role `{p.value}`",
-                               did_you_mean(p.value, [r.name.value for r in self.decls(n.RoleDecl)]))
+                               did_you_mean(p.value, declared))
         self._cycles(parents, spans)
-        # satisfied_by[r]: r itself and every role that inherits from it, transitively
-        satisfied = {r: {r} for r in parents}
-        for role in parents:
-            for ancestor in self._ancestors(role, parents):
-                satisfied[ancestor].add(role)
-        self.roles = {r: frozenset(s) for r, s in satisfied.items()}
-
-    def _ancestors(self, role: str, parents: dict) -> set[str]:
-        seen, stack = set(), list(parents.get(role, ()))
-        while stack:
-            r = stack.pop()
-            if r in parents and r not in seen:
-                seen.add(r)
-                stack.extend(parents[r])
-        return seen
+        self.roles = RoleGraph(parents)
 
     def _cycles(self, parents: dict, spans: dict) -> None:
-        state: dict[str, int] = {}  # 1 visiting, 2 done
+        """Every inheritance cycle, once; an explicit stack, so no depth of `extends`
+        chains can exhaust Python's recursion limit."""
+        state: dict[str, int] = {}  # 1 on the current path, 2 done
         reported: set[frozenset] = set()
-
-        def visit(role: str, path: list[str]) -> None:
-            state[role] = 1
-            for p in parents.get(role, ()):
-                if p not in parents:
-                    continue
-                if state.get(p) == 1:
-                    cycle = path[path.index(p):] + [p]
-                    if frozenset(cycle) not in reported:
-                        reported.add(frozenset(cycle))
-                        self.error(spans[p], "E112", "role inheritance cycle: "
-                                   + " extends ".join(cycle))
-                elif p not in state:
-                    visit(p, path + [p])
-            state[role] = 2
-
-        for role in parents:
-            if role not in state:
-                visit(role, [role])
+        for root in parents:
+            if root in state:
+                continue
+            state[root], path, stack = 1, [root], [iter(parents[root])]
+            while stack:
+                for p in stack[-1]:
+                    if p not in parents:
+                        continue
+                    if state.get(p) == 1:
+                        cycle = path[path.index(p):] + [p]
+                        if frozenset(cycle) not in reported:
+                            reported.add(frozenset(cycle))
+                            self.error(spans[p], "E112", "role inheritance cycle: "
+                                       + " extends ".join(cycle))
+                    elif p not in state:
+                        state[p] = 1
+                        path.append(p)
+                        stack.append(iter(parents[p]))
+                        break
+                else:
+                    state[path.pop()] = 2
+                    stack.pop()
 
     # ---- constants -----------------------------------------------------------------
 
@@ -237,9 +218,8 @@ class Checker:
         for name, found in rules.items():
             if len(found) > MAX_RULES_PER_TYPE:
                 res = self.resources[name]
-                self.report(Diagnostic("E191", f"`{name}` has {len(found)} rules; at most "
-                                       f"{MAX_RULES_PER_TYPE} per resource type", res.file,
-                                       res.line, 1))
+                self.report(Diagnostic.at(res, "E191", f"`{name}` has {len(found)} rules; at "
+                                          f"most {MAX_RULES_PER_TYPE} per resource type"))
         return {r: tuple(v) for r, v in rules.items()}
 
     def policy(self, p: n.PolicyDecl, res: EntitySchema) -> list[CheckedRule]:

@@ -9,27 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import values
 from . import nodes as n
-from . import runtime
-from .checked import (
+from .checked import IR, ActionName, Const, Op, Read
+from .diagnostics import Diagnostic, did_you_mean
+from .schema import (
     BOOL,
     EMPTY_SET,
     ERROR,
     IP,
-    IR,
     NUMBER,
     STRING,
     TIME,
-    ActionName,
-    Const,
     EntitySchema,
-    Op,
-    Read,
     compatible,
     is_set,
     set_of,
 )
-from .diagnostics import Diagnostic, did_you_mean
 
 Facts = frozenset  # of (entity, attr) pairs known to be present
 IMPLICIT = {"id": STRING, "type": STRING}
@@ -64,7 +60,7 @@ class ExprChecker:
         self.s = scope
 
     def error(self, span: n.Span, code: str, message: str, hint: str | None = None) -> IR:
-        self.s.report(Diagnostic(code, message, span.file, span.line, span.column, hint))
+        self.s.report(Diagnostic.at(span, code, message, hint))
         return Const(None, ERROR)
 
     # ---- entry points ----------------------------------------------------------
@@ -242,8 +238,8 @@ class ExprChecker:
             return self.error(arg.span, "E315", f"`{name}(...)` takes a string literal")
         try:
             if name == "ip":
-                return Const(runtime.parse_ip(arg.value), IP)
-            return Const(runtime.parse_time(arg.value), TIME)
+                return Const(values.parse_ip(arg.value), IP)
+            return Const(values.parse_time(arg.value), TIME)
         except ValueError as exc:
             what = "an IPv4/IPv6 address or CIDR range" if name == "ip" else \
                 "an RFC 3339 time such as \"2026-01-01T00:00:00Z\""

@@ -1,8 +1,10 @@
 """Hot reload: watch a policy path, compile edits in the background, swap atomically.
 
 Polling (no extra dependency, works on every filesystem and container mount): a
-change must hold still for one interval before it is compiled, so a half-written
-file is not picked up; a set that fails to compile is logged with its
+change must hold still for one interval before it is compiled, and a compiled set
+is installed only if every file is still exactly what was read (same names,
+sizes, mtimes and content hashes) after compiling, so a file rewritten in place
+is never installed half-written. A set that fails to compile is logged with its
 diagnostics and the last good set keeps serving.
 """
 
@@ -13,9 +15,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .compiler import compile_path, policy_files
-from .diagnostics import PolicyError
-from .engine import Engine
+from ..engine import Engine
+from ..engine.compiler import compile_path
+from ..language.diagnostics import PolicyError
+from ..language.sources import policy_files, unchanged
 
 log = logging.getLogger("policyd.reload")
 
@@ -28,10 +31,20 @@ def fingerprint(path: Path) -> tuple:
         return ()
 
 
+def _emptied(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Files that held declarations before and hold nothing now."""
+    def blank(text: str) -> bool:
+        return all(not line.strip() or line.lstrip().startswith("#")
+                   for line in text.splitlines())
+
+    return [f for f, text in new.items() if blank(text) and f in old and not blank(old[f])]
+
+
 class PolicyWatcher:
     def __init__(self, path: Path, engine: Engine, interval: float = 0.5,
-                 on_reload: Callable[[str], None] | None = None):
+                 on_reload: Callable[[str], None] | None = None, max_string_bytes: int = 4096):
         self.path, self.engine, self.interval = Path(path), engine, interval
+        self.max_string_bytes = max_string_bytes
         self.on_reload = on_reload or (lambda result: None)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="policyd-reload", daemon=True)
@@ -51,24 +64,35 @@ class PolicyWatcher:
             if current == self._loaded:
                 pending = current
             elif current == pending:  # changed, and unchanged for one interval since
-                self._loaded = current
-                self.reload()
+                if self.reload(expect=current):
+                    self._loaded = current
+                else:
+                    pending = ()  # look again next time: a changed or broken set stays pending
             else:
                 pending = current
 
-    def reload(self) -> bool:
-        """Compile the path now; swap it in if it checks. True when the new set serves."""
+    def reload(self, expect: tuple | None = None) -> bool:
+        """Compile the path now; swap it in if it checks and did not change while it was
+        read and compiled. True when the new set serves."""
         try:
-            policy_set = compile_path(self.path)
+            policy_set = compile_path(self.path, self.max_string_bytes)
         except PolicyError as exc:
             log.error("reload failed, still serving %s:\n%s", self.engine.version, exc.render())
             self.on_reload("error")
-            return False
+            return expect is not None  # broken but stable: do not compile it again and again
         except Exception as exc:  # a watcher thread must never die of one bad edit
             log.error("reload failed, still serving %s: %s: %s", self.engine.version,
                       type(exc).__name__, exc)
             self.on_reload("error")
             return False
+        stale = policy_set.snapshot is None or not unchanged(policy_set.snapshot) or \
+            (expect is not None and fingerprint(self.path) != expect)
+        if stale:
+            log.info("reload skipped: %s changed while it was read; trying again", self.path)
+            self.on_reload("changed")
+            return False
+        for file in _emptied(self.engine.policy_set.sources, policy_set.sources):
+            log.warning("reload: %s is now empty (it held declarations before)", file)
         previous = self.engine.version
         self.engine.swap(policy_set)
         log.info("reloaded %s: %s -> %s", self.path, previous, policy_set.version)

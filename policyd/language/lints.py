@@ -18,8 +18,7 @@ def is_write_like(action: str) -> bool:
 
 
 def _warn(rule_or_span, code: str, message: str, hint: str | None = None) -> Diagnostic:
-    r = rule_or_span
-    return Diagnostic(code, message, r.file, r.line, r.column, hint, WARNING)
+    return Diagnostic.at(rule_or_span, code, message, hint, WARNING)
 
 
 def _ops(ir: IR | None):
@@ -46,20 +45,16 @@ def lint(cs: CheckedSet, policies: list[n.PolicyDecl]) -> list[Diagnostic]:
     for res_name, res in cs.resources.items():
         rules = cs.rules.get(res_name, ())
         if not any(r.effect in ("allow", "deny") for r in rules):
-            out.append(_warn(_at(res), "W204", f"no policy allows anything on `{res_name}`: every "
+            out.append(_warn(res, "W204", f"no policy allows anything on `{res_name}`: every "
                              "request for it is denied"))
         elif not any(r.effect == "show" for r in rules):
-            out.append(_warn(_at(res), "W203", f"`{res_name}` has no `show` rule, so every "
+            out.append(_warn(res, "W203", f"`{res_name}` has no `show` rule, so every "
                              "field is visible to whoever may read it",
                              "add `show` rules to limit what responses expose"))
         blocked = {a for r in rules if r.effect == "deny" and r.cond is None for a in r.actions}
         for r in rules:
             out.extend(_rule_warnings(r, res.owner, blocked))
     return out
-
-
-def _at(res) -> CheckedRule:
-    return CheckedRule("", "", res.name, (), (), None, res.file, res.line, 1)
 
 
 def _rule_warnings(r: CheckedRule, owner: str | None, blocked: set[str]) -> list[Diagnostic]:

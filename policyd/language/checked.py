@@ -1,6 +1,5 @@
-"""What the checker hands to code generation: the resolved schema and typed rules.
+"""What the checker hands to code generation: the schema and the typed rules.
 
-Types are plain strings (`string`, `set<number>`) so messages can name them.
 Expressions are lowered to a small typed IR whose operators map one to one
 onto runtime code; codegen accepts nothing else.
 """
@@ -10,63 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-STRING, NUMBER, BOOL, TIME, IP = "string", "number", "bool", "time", "ip"
-SCALARS = (STRING, NUMBER, BOOL, TIME, IP)
-DECLARABLE = (STRING, NUMBER, BOOL, TIME, IP, "set<string>", "set<number>")
-EMPTY_SET = "set<>"
-ERROR = "?"  # the type of an expression that already has a diagnostic
-
-
-def set_of(t: str) -> str:
-    return f"set<{t}>"
-
-
-def is_set(t: str) -> bool:
-    return t.startswith("set<")
-
-
-def element(t: str) -> str:
-    return t[4:-1]
-
-
-def compatible(a: str, b: str) -> bool:
-    """Like with like; the empty set literal fits every set type."""
-    if ERROR in (a, b) or a == b:
-        return True
-    return is_set(a) and is_set(b) and EMPTY_SET in (a, b)
-
-
-# ---- schema ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AttrSpec:
-    name: str
-    type: str
-    optional: bool
-    sensitive: bool
-
-
-@dataclass(frozen=True)
-class EntitySchema:
-    """A principal type, a resource type or the context: its declared attributes."""
-
-    kind: str  # principal | resource | context
-    name: str
-    attrs: tuple[AttrSpec, ...]
-    actions: tuple[str, ...] = ()
-    owner: str | None = None
-    file: str = ""
-    line: int = 0
-
-    @property
-    def by_name(self) -> dict[str, AttrSpec]:
-        return {a.name: a for a in self.attrs}
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.attrs)
-
+from .schema import STRING, EntitySchema, RoleGraph, RuleInfo, Schema
 
 # ---- typed expressions --------------------------------------------------------
 
@@ -127,15 +70,22 @@ class CheckedRule:
     column: int
     limit: Limit | None = None
 
+    def info(self) -> RuleInfo:
+        return RuleInfo(self.name, self.effect, self.resource, self.actions, self.fields,
+                        self.file, self.line, self.column)
+
 
 @dataclass(frozen=True)
 class CheckedSet:
     principals: dict[str, EntitySchema]
     resources: dict[str, EntitySchema]
     context: EntitySchema | None
-    roles: dict[str, frozenset[str]]  # role -> every role that satisfies `is role`
+    roles: RoleGraph  # role -> every role that satisfies `is role`
     rules: dict[str, tuple[CheckedRule, ...]]  # resource type -> rules in source order
     sources: dict[str, str]
     version: str
     warnings: tuple = field(default=())
     constants: dict[str, Const] = field(default_factory=dict)  # test fixtures may name them
+
+    def schema(self) -> Schema:
+        return Schema(self.principals, self.resources, self.context, frozenset(self.roles))

@@ -9,9 +9,20 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
+
+from .codes import CODES
 
 ERROR = "error"
 WARNING = "warning"
+
+
+class Located(Protocol):
+    """Anything with a position: a span, a checked rule, a declaration's schema."""
+
+    file: str
+    line: int
+    column: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +35,21 @@ class Diagnostic:
     hint: str | None = None
     severity: str = ERROR
 
+    @classmethod
+    def at(cls, where: Located, code: str, message: str, hint: str | None = None,
+           severity: str = ERROR) -> Diagnostic:
+        """The one way to build a diagnostic: its code must be in the table (codes.py)."""
+        if code not in CODES:
+            raise KeyError(f"diagnostic code {code} is not in policyd.language.codes")
+        return cls(code, message, where.file, where.line, where.column, hint, severity)
+
+    @classmethod
+    def for_path(cls, path: str, code: str, message: str) -> Diagnostic:
+        """A problem with a whole file or directory: no line, no column (line 0)."""
+        if code not in CODES:
+            raise KeyError(f"diagnostic code {code} is not in policyd.language.codes")
+        return cls(code, message, path, 0, 0)
+
     @property
     def is_error(self) -> bool:
         return self.severity == ERROR
@@ -32,7 +58,8 @@ class Diagnostic:
         return (self.file, self.line, self.column, self.code, self.message)
 
     def headline(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        return f"{where}: {self.severity}[{self.code}]: {self.message}"
 
     def render(self, sources: Mapping[str, str] | None = None) -> str:
         """`file:line:col: error[code]: message`, then the source line and a caret."""

@@ -9,16 +9,16 @@ stay lists and the helpers below give them set semantics.
 
 from __future__ import annotations
 
-import ipaddress
-import math
-from datetime import datetime
+import hashlib
+
+from ..values import IpValue, parse_ip, parse_time, utf8_len
+from ..values import is_number as is_number  # generated code calls _rt.is_number
 
 fs = frozenset
 # The only builtins generated code can reach: the validators' type tests.
 BUILTINS = {"type": type, "len": len, "dict": dict, "list": list, "str": str, "bool": bool, "int": int,
             "float": float}
 SEQUENCES = (list, tuple, set, frozenset)  # a request's set may come as any of these
-IpValue = tuple[int, int, int]
 
 _CACHE_MAX = 65536
 _ip_cache: dict[str, IpValue] = {}
@@ -27,32 +27,6 @@ _time_cache: dict[str, float] = {}
 
 class Invalid(Exception):
     """A request value that does not fit its declared type (the engine explains it)."""
-
-
-def parse_ip(text: str) -> IpValue:
-    """An IPv4/IPv6 address or CIDR range; IPv4-mapped IPv6 becomes IPv4 so that
-    `::ffff:10.1.2.3` cannot slip past a fence written for 10.0.0.0/8."""
-    if "/" in text:
-        net = ipaddress.ip_network(text, strict=True)
-        mapped = getattr(net.network_address, "ipv4_mapped", None)
-        if mapped is not None and net.prefixlen >= 96:
-            net = ipaddress.ip_network(f"{mapped}/{net.prefixlen - 96}")
-        return (net.version, int(net.network_address), int(net.broadcast_address))
-    addr = ipaddress.ip_address(text)
-    mapped = getattr(addr, "ipv4_mapped", None)
-    if mapped is not None:
-        addr = mapped
-    return (addr.version, int(addr), int(addr))
-
-
-def parse_time(text: str) -> float:
-    """An RFC 3339 instant (date, time and offset) as epoch seconds."""
-    if len(text) < 20 or text[10] not in "Tt ":
-        raise ValueError("not an RFC 3339 date-time")
-    dt = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
-    if dt.tzinfo is None:
-        raise ValueError("an RFC 3339 time needs an offset such as Z or +02:00")
-    return dt.timestamp()
 
 
 def ip(text) -> IpValue:
@@ -89,12 +63,6 @@ def time(text) -> float:
         _time_cache.clear()
     _time_cache[text] = value
     return value
-
-
-def is_number(v) -> bool:
-    """int or float, not bool, and finite: NaN would make every comparison false."""
-    t = type(v)
-    return (t is int) or (t is float and math.isfinite(v))
 
 
 # ---- operators ---------------------------------------------------------------
@@ -159,3 +127,27 @@ def lower(s: str) -> str:
 
 def length(x) -> int:
     return len(x)
+
+
+# ---- bounds: failures here raise, and the engine denies with reason `error` ---------
+
+
+class NonFinite(ArithmeticError):
+    """Arithmetic in a condition gave infinity or NaN: the decision fails closed."""
+
+
+def finite(v):
+    """An arithmetic result, refused when not finite (inf - inf is NaN, and NaN > x is
+    false, so a deny written with arithmetic could silently stop holding)."""
+    if v - v == 0:
+        return v
+    raise NonFinite("arithmetic in a condition gave a value that is not a finite number")
+
+
+def too_long(s: str, max_bytes: int) -> bool:
+    return utf8_len(s) > max_bytes
+
+
+def digest(s: str) -> bytes:
+    """A fixed-size stand-in for a long bucket key string (the memory store's bound)."""
+    return hashlib.blake2b(s.encode("utf-8", "surrogatepass"), digest_size=16).digest()

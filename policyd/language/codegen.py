@@ -10,26 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .checked import (
-    BOOL,
-    IP,
-    NUMBER,
-    STRING,
-    TIME,
-    ActionName,
-    CheckedRule,
-    CheckedSet,
-    Const,
-    EntitySchema,
-    Op,
-    Read,
-)
+from .checked import ActionName, CheckedRule, CheckedSet, Const, Op, Read
 from .codewriter import CodeWriter, safe_comment
+from .schema import BOOL, IP, NUMBER, STRING, TIME, EntitySchema
 
 ARGS = "pid, P, rid, R, C, pt"
+KEY_SHORT = 64  # bucket key strings longer than this are kept as a 16-byte digest
 ALLOW_BITS = 20  # a decider's allow outcome: visible mask << ALLOW_BITS | index of the rule
 _INFIX = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
           "add": "+", "sub": "-", "mul": "*"}
+_ARITH = ("add", "sub", "mul")
 _CALLS = {"ip_in": "_rt.ip_in", "ip_in_any": "_rt.ip_in_any", "set_eq": "_rt.set_eq",
           "hour": "_rt.hour", "weekday": "_rt.weekday", "lower": "_rt.lower",
           "len": "_rt.length", "set_len": "_rt.set_len"}
@@ -51,8 +41,9 @@ class Generated:
 
 
 class _Gen:
-    def __init__(self, cs: CheckedSet, name: str):
+    def __init__(self, cs: CheckedSet, name: str, max_string_bytes: int):
         self.cs, self.name = cs, name
+        self.max_bytes = max_string_bytes
         self.w = CodeWriter()
         self.explain = CodeWriter()  # per-rule conditions, for explain and coverage only
         self.shared: dict[str, str] = {}  # condition text -> local already holding it
@@ -96,6 +87,8 @@ class _Gen:
             return f"(not {a[0]})"
         if op == "neg":
             return f"(-{a[0]})"
+        if op in _ARITH:  # inf - inf is NaN and NaN > x is false: a result must be finite
+            return f"_rt.finite({a[0]} {_INFIX[op]} {a[1]})"
         if op in _INFIX:
             return f"({a[0]} {_INFIX[op]} {a[1]})"
         if op == "set_ne":
@@ -121,7 +114,9 @@ class _Gen:
             return f"(not {self.hoist(ir.data)}.isdisjoint({roles}))"
         if op == "owns":
             attr, is_set_owner = ir.data
-            return f"(pid in R[{attr!r}])" if is_set_owner else f"(R[{attr!r}] == pid)"
+            # an empty id owns nothing (requests refuse empty ids; this holds regardless)
+            return f"(pid != '' and pid in R[{attr!r}])" if is_set_owner else \
+                f"(pid != '' and R[{attr!r}] == pid)"
         raise ValueError(f"no code for operator {op!r}")  # the checker produces no such IR
 
     @staticmethod
@@ -170,11 +165,12 @@ class _Gen:
                 self.w.line("return o")
         self.w.line()
 
-    @staticmethod
-    def _scalar_test(v: str, t: str) -> str:
-        """An expression true when `v` is NOT of type `t` (numbers: int or finite float)."""
+    def _scalar_test(self, v: str, t: str) -> str:
+        """An expression true when `v` is NOT of type `t` (numbers: int or finite float;
+        strings: at most max_string_bytes of UTF-8, measured only past a quarter of it)."""
         if t == STRING:
-            return f"type({v}) is not str"
+            return f"type({v}) is not str or len({v}) > {self.max_bytes // 4} and " \
+                f"_rt.too_long({v}, {self.max_bytes})"
         if t == BOOL:
             return f"type({v}) is not bool"
         return f"not _rt.is_number({v})"
@@ -189,7 +185,8 @@ class _Gen:
         else:
             self.w.line(f"v = a[{key}]")
             self.w.line("if type(v) is not list and type(v) not in SEQUENCES: raise _rt.Invalid")
-            check = "type(x) is not str" if t == "set<string>" else "not _rt.is_number(x)"
+            check = self._scalar_test("x", STRING) if t == "set<string>" else \
+                "not _rt.is_number(x)"
             self.w.line("for x in v:")
             with self.w.indent():
                 self.w.line(f"if {check}: raise _rt.Invalid")
@@ -229,12 +226,19 @@ class _Gen:
                 if text not in known:
                     known.add(text)
                     live.append(r)
-            for i, r in enumerate(live):
-                with self.w.origin(r.file, r.line):
-                    self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
-                    self.w.line(f"{'if' if i == 0 else 'elif'} {self.cond(r, action)}: "
-                                f"a = {allow_index[r.name]}")
-            self.w.line("else: return None" if live else "return None")
+            # the first allow that holds: flat `if ...: break` in one loop, since an elif chain
+            # nests in CPython's AST and thousands of rules would exhaust its compiler
+            if live:
+                self.w.line("while True:")
+                with self.w.indent():
+                    for r in live:
+                        with self.w.origin(r.file, r.line):
+                            self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
+                            self.w.line(f"if {self.cond(r, action)}: a = {allow_index[r.name]}; "
+                                        "break")
+                    self.w.line("return None")
+            else:
+                self.w.line("return None")
             if live:
                 self.visible_mask(res, action, {self.cond(r, action) for r in denies})
                 self.w.line(f"return m << {ALLOW_BITS} | a")
@@ -295,13 +299,20 @@ class _Gen:
             self.w.line("b = []")
             for r in limits:
                 lim = r.limit
-                keys = ", ".join(self.expr(k, action) for k in lim.keys)
+                keys = ", ".join(self._key(k, action) for k in lim.keys)
                 spec = f"(({r.name!r}, {keys}), {lim.period / lim.count!r}, {lim.burst!r})"
                 with self.w.origin(r.file, r.line):
                     self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
                     self.w.line(f"if {self.cond(r, action)}: b.append({spec})")
             self.w.line("return b")
         self.w.line()
+
+    def _key(self, key, action: str | None) -> str:
+        """A bucket key part of bounded size: a long string is replaced by its digest."""
+        text = self.expr(key, action)
+        if key.type != STRING:
+            return text
+        return f"({text} if len({text}) <= {KEY_SHORT} else _rt.digest({text}))"
 
     def mask_function(self, fn: str, res: EntitySchema, effect: str) -> None:
         """The fields granted by `show` (or `write`) rules as a bit mask, any action."""
@@ -373,5 +384,5 @@ class _Gen:
                          conditions, explain, explain_linemap)
 
 
-def generate(cs: CheckedSet, name: str) -> Generated:
-    return _Gen(cs, name).run()
+def generate(cs: CheckedSet, name: str, max_string_bytes: int = 4096) -> Generated:
+    return _Gen(cs, name, max_string_bytes).run()

@@ -1,0 +1,72 @@
+"""A checked set to a PolicySet: generate the Python source and compile() it.
+
+Three steps in one place, as Jinja2 does it: check (the language stage),
+generate, compile. Generated code runs with the runtime module as its only
+global and a fixed table of builtins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..language import check_sources
+from ..language.checked import CheckedSet
+from ..language.codegen import generate
+from ..language.sources import Snapshot, read_snapshot, version_of
+from . import runtime
+from .policyset import DEFAULT_MAX_STRING_BYTES, PolicySet
+
+
+def compile_checked(checked: CheckedSet, name: str,
+                    max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
+                    snapshot: Snapshot | None = None) -> PolicySet:
+    gen = generate(checked, name, max_string_bytes)
+    code = compile(gen.source, f"<policyd {name}>", "exec")
+    namespace: dict = {"__builtins__": dict(runtime.BUILTINS), "_rt": runtime}
+    exec(code, namespace)  # generated from the checked AST only; see codegen's docstring
+    deciders: dict[str, dict] = {}
+    for (rtype, action), fn in gen.deciders.items():
+        deciders.setdefault(rtype, {})[action] = namespace[fn]
+    limiters: dict[str, dict] = {rtype: {} for rtype in checked.resources}
+    for (rtype, action), fn in gen.limiters.items():
+        limiters[rtype][action] = namespace[fn]
+    return PolicySet(
+        name=name,
+        version=checked.version,
+        schema=checked.schema(),
+        rules={r: tuple(rule.info() for rule in rules) for r, rules in checked.rules.items()},
+        sources=checked.sources,
+        warnings=checked.warnings,
+        generated=gen,
+        validators={k: namespace[v] for k, v in gen.validators.items()},
+        deciders=deciders,
+        limiters=limiters,
+        show={k: namespace[v] for k, v in gen.visibility.items()},
+        write={k: namespace[v] for k, v in gen.writable.items()},
+        fields={r: ("id",) + s.fields for r, s in checked.resources.items()},
+        max_string_bytes=max_string_bytes,
+        snapshot=snapshot,
+        namespace=namespace,
+    )
+
+
+def compile_sources(sources: dict[str, str], name: str, version: str,
+                    max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
+                    snapshot: Snapshot | None = None) -> PolicySet:
+    """Parse every file (reporting every syntax error), check, generate and compile."""
+    return compile_checked(check_sources(sources, version), name, max_string_bytes, snapshot)
+
+
+def compile_path(path: str | Path, max_string_bytes: int = DEFAULT_MAX_STRING_BYTES
+                 ) -> PolicySet:
+    """A set from disk; the snapshot it was read from rides along, so a reload can tell
+    whether the files changed while they were compiled."""
+    snap = read_snapshot(path)
+    return compile_sources(snap.sources, str(path), version_of(snap.sources, path),
+                           max_string_bytes, snap)
+
+
+def compile_text(text: str, name: str = "<policy>",
+                 max_string_bytes: int = DEFAULT_MAX_STRING_BYTES) -> PolicySet:
+    sources = {name: text}
+    return compile_sources(sources, name, version_of(sources), max_string_bytes)

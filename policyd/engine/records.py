@@ -1,0 +1,132 @@
+"""Decision records: what a decision log line says about one decision, built from the
+same installed state that decided (so its masks are that set's), and handed to the
+engine's decision sink.
+
+Attribute values appear only with `log_attributes`, only for types a declaration
+vouches for (an undeclared resource type's attributes were never validated, so
+they are left out), and `sensitive` ones always masked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ..language.schema import Schema
+
+log = logging.getLogger("policyd.audit")
+MASK = "***"
+_NONE: frozenset = frozenset()
+
+
+class DecisionIds:
+    """Unique decision ids without uuid's cost: a random per-process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self.prefix = os.urandom(6).hex()
+        self._next = itertools.count(1).__next__  # atomic under the GIL
+
+    def __call__(self) -> str:
+        return f"{self.prefix}-{self._next():x}"
+
+
+def _masked(attrs, sensitive: frozenset) -> dict:
+    if not isinstance(attrs, dict):
+        return {}
+    return {k: (MASK if k in sensitive else v) for k, v in attrs.items()}
+
+
+class RecordBuilder:
+    """Turns (request, decision) into a log record for one policy set's schema."""
+
+    def __init__(self, schema: Schema, log_attributes: bool = False):
+        self.log_attributes = log_attributes
+        self.sensitive = {("principal", p.name): frozenset(a.name for a in p.attrs if a.sensitive)
+                          for p in schema.principals.values()}
+        self.sensitive.update({("resource", r.name): frozenset(
+            a.name for a in r.attrs if a.sensitive) for r in schema.resources.values()})
+        ctx = schema.context
+        self.sensitive[("context", "")] = frozenset(
+            a.name for a in ctx.attrs if a.sensitive) if ctx else _NONE
+
+    def build(self, request: dict, decision, decision_id: str, duration_us: float,
+              request_id: str = "", peer: str = "") -> dict:
+        p, r = request.get("principal") or {}, request.get("resource") or {}
+        record = {
+            "decision_id": decision_id,
+            "time": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "policy_version": decision.policy_version,
+            "principal": {"type": p.get("type"), "id": p.get("id")},
+            "action": request.get("action"),
+            "resource": {"type": r.get("type"), "id": r.get("id")},
+            "allowed": decision.allowed,
+            "reasons": list(decision.reasons),
+            "visible_fields": list(decision.visible_fields),
+            "write_fields": list(request.get("write_fields") or ()),
+            "retry_after": decision.retry_after,
+            "duration_us": round(duration_us, 1),
+            "request_id": request_id,
+            "peer": peer,
+        }
+        if decision.warnings:
+            record["warnings"] = list(decision.warnings)
+        if request.get("dry_run"):
+            record["dry_run"] = True
+        if self.log_attributes:
+            self._attributes(record, p, r, request.get("context"))
+        return record
+
+    def _attributes(self, record: dict, p: dict, r: dict, context) -> None:
+        """Only values a declaration vouches for: a declared type's validated attributes."""
+        sensitive = self.sensitive
+        pkey, rkey = ("principal", p.get("type")), ("resource", r.get("type"))
+        if pkey in sensitive:
+            record["principal"]["attrs"] = _masked(p.get("attrs"), sensitive[pkey])
+        if rkey in sensitive:
+            record["resource"]["attrs"] = _masked(r.get("attrs"), sensitive[rkey])
+        record["context"] = _masked(context, sensitive[("context", "")])
+
+
+class Recorder:
+    """Hands each decision's record to the sink; a failing sink never fails a decision."""
+
+    def __init__(self, sink: Callable[[dict], None] | None, ids: DecisionIds):
+        self.sink, self.ids = sink, ids
+        self._failures: set[str] = set()
+
+    def record(self, records: RecordBuilder, request, decision, t0: float,
+               request_id: str, peer: str) -> str:
+        decision_id = self.ids()
+        if self.sink is not None:
+            elapsed = (time.perf_counter() - t0) * 1e6
+            self.emit(records.build(request, decision, decision_id, elapsed, request_id, peer))
+        return decision_id
+
+    def record_batch(self, records: RecordBuilder, principal: dict, items: list[dict],
+                     context: dict | None, dry_run: bool, decisions: list, t0: float,
+                     request_id: str, peer: str) -> list[str]:
+        """One id, and with a sink one record, per (item, action) decision."""
+        ids = [self.ids() for _ in decisions]
+        if self.sink is None or not decisions:
+            return ids
+        each = (time.perf_counter() - t0) * 1e6 / len(decisions)
+        pairs = ((item, action) for item in items for action in item["actions"])
+        for (item, action), d, did in zip(pairs, decisions, ids, strict=True):
+            request = {"principal": principal, "action": action, "resource": item["resource"],
+                       "context": context, "write_fields": item.get("write_fields"),
+                       "dry_run": dry_run}
+            self.emit(records.build(request, d, did, each, request_id, peer))
+        return ids
+
+    def emit(self, record: dict) -> None:
+        try:
+            self.sink(record)
+        except Exception as exc:  # a failing sink must not fail the decision
+            key = f"sink:{type(exc).__name__}"
+            if key not in self._failures:
+                self._failures.add(key)
+                log.error("decision sink failed: %s: %s", type(exc).__name__, exc)

@@ -1,0 +1,147 @@
+"""The declared types of a policy set: attribute types, principal and resource types, the
+context, rule metadata. The checker produces them; the compiled set carries them as
+its runtime view (validation, audit masks, metrics, the CLI), so nothing after code
+generation needs the checker's typed IR.
+
+Types are plain strings (`string`, `set<number>`) so messages can name them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+STRING, NUMBER, BOOL, TIME, IP = "string", "number", "bool", "time", "ip"
+SCALARS = (STRING, NUMBER, BOOL, TIME, IP)
+DECLARABLE = (STRING, NUMBER, BOOL, TIME, IP, "set<string>", "set<number>")
+EMPTY_SET = "set<>"
+ERROR = "?"  # the type of an expression that already has a diagnostic
+
+
+def set_of(t: str) -> str:
+    return f"set<{t}>"
+
+
+def is_set(t: str) -> bool:
+    return t.startswith("set<")
+
+
+def element(t: str) -> str:
+    return t[4:-1]
+
+
+def compatible(a: str, b: str) -> bool:
+    """Like with like; the empty set literal fits every set type."""
+    if ERROR in (a, b) or a == b:
+        return True
+    return is_set(a) and is_set(b) and EMPTY_SET in (a, b)
+
+
+# ---- schema ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttrSpec:
+    name: str
+    type: str
+    optional: bool
+    sensitive: bool
+
+
+@dataclass(frozen=True)
+class EntitySchema:
+    """A principal type, a resource type or the context: its declared attributes."""
+
+    kind: str  # principal | resource | context
+    name: str
+    attrs: tuple[AttrSpec, ...]
+    actions: tuple[str, ...] = ()
+    owner: str | None = None
+    file: str = ""
+    line: int = 0
+
+    @property
+    def column(self) -> int:  # diagnostics about a whole declaration point at its line
+        return 1
+
+    @property
+    def by_name(self) -> dict[str, AttrSpec]:
+        return {a.name: a for a in self.attrs}
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.attrs)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """A rule as decisions, coverage and reports name it: everything but its condition."""
+
+    name: str  # full name: policy.label or policy#N
+    effect: str  # allow | deny | show | write | limit
+    resource: str
+    actions: tuple[str, ...]
+    fields: tuple[str, ...]
+    file: str
+    line: int
+    column: int
+
+
+class RoleGraph(Mapping[str, frozenset[str]]):
+    """Declared roles and their inheritance. `graph[r]` is every role that satisfies
+    `is r` (r and all that extend it, transitively), computed on first use by one walk
+    over the children: linear in the roles for each role a policy tests, never the
+    quadratic closure of all of them."""
+
+    def __init__(self, parents: dict[str, tuple[str, ...]]):
+        self.parents = parents
+        self.children: dict[str, list[str]] = {r: [] for r in parents}
+        for role, ps in parents.items():
+            for p in ps:
+                if p in self.children:
+                    self.children[p].append(role)
+        self._satisfying: dict[str, frozenset[str]] = {}
+
+    def __getitem__(self, role: str) -> frozenset[str]:
+        found = self._satisfying.get(role)
+        if found is None:
+            if role not in self.parents:
+                raise KeyError(role)
+            seen, stack = {role}, [role]
+            while stack:
+                for child in self.children[stack.pop()]:
+                    if child not in seen:
+                        seen.add(child)
+                        stack.append(child)
+            found = self._satisfying[role] = frozenset(seen)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.parents)
+
+    def __len__(self) -> int:
+        return len(self.parents)
+
+    def __contains__(self, role: object) -> bool:
+        return role in self.parents
+
+    def ancestors(self, role: str) -> list[str]:
+        """The roles `role` inherits, nearest first (hover, explanations)."""
+        out, seen, queue = [], {role}, list(self.parents.get(role, ()))
+        while queue:
+            r = queue.pop(0)
+            if r not in seen and r in self.parents:
+                seen.add(r)
+                out.append(r)
+                queue.extend(self.parents[r])
+        return out
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Every declared type of a set, and its role names."""
+
+    principals: dict[str, EntitySchema]
+    resources: dict[str, EntitySchema]
+    context: EntitySchema | None
+    roles: frozenset[str]

@@ -1,0 +1,123 @@
+"""policyd.v1.DecisionService: Check and CheckBatch over the engine.
+
+Whatever a client sends, the service answers with a status and keeps serving:
+bytes that do not decode and invalid requests are INVALID_ARGUMENT, a batch over
+the bound INVALID_ARGUMENT before any work, and an unexpected failure a deny
+with reason `error`, logged once per kind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+
+from .. import wire
+from .._proto.policyd.v1 import policyd_pb2 as pb
+from ..engine import Engine
+from ..engine.models import RequestError
+from .metrics import Metrics
+from .services import Service
+
+log = logging.getLogger("policyd.server")
+
+
+class DecisionServicer:
+    def __init__(self, engine: Engine, metrics: Metrics | None = None,
+                 max_batch_decisions: int = 1000):
+        self.engine = engine
+        self.metrics = metrics
+        self.max_batch_decisions = max_batch_decisions
+        self._logged: set[str] = set()
+
+    # context.abort() raises a plain Exception: it is only ever called outside a try.
+
+    def check(self, msg, context: grpc.ServicerContext) -> pb.CheckResponse:
+        if isinstance(msg, wire.Undecodable):
+            self._error("undecodable")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a CheckRequest: {msg.error}")
+        t0 = time.perf_counter()
+        try:
+            request = wire.request_dict(msg)
+            peer = context.peer() if self.engine.decision_sink is not None else ""
+            decision, decision_id = self.engine.decide(request, request_id=msg.request_id,
+                                                       peer=peer)
+            if self.metrics is not None:
+                self.metrics.decision(msg.resource.type, msg.action, decision,
+                                      time.perf_counter() - t0)
+            return wire.response(decision, decision_id)
+        except RequestError as exc:
+            problem = str(exc)
+        except Exception as exc:  # never a traceback per request, never an allow
+            return self._failed(exc)
+        self._error("invalid_argument")
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+
+    def check_batch(self, msg, context: grpc.ServicerContext) -> pb.CheckBatchResponse:
+        if isinstance(msg, wire.Undecodable):
+            self._error("undecodable")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"not a CheckBatchRequest: {msg.error}")
+        asked = batch_size(msg)
+        if asked > self.max_batch_decisions:  # bound the work before doing any
+            self._error("batch_too_large")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"CheckBatch asks for {asked:,} decisions (items x actions); at most "
+                          f"{self.max_batch_decisions:,} per call (--max-batch-decisions)")
+        t0 = time.perf_counter()
+        try:
+            principal, items, ctx = wire.batch_parts(msg)
+            peer = context.peer() if self.engine.decision_sink is not None else ""
+            results = self.engine.decide_batch(principal, items, ctx, msg.dry_run,
+                                               request_id=msg.request_id, peer=peer)
+            out = pb.CheckBatchResponse()
+            add = out.results.add
+            for d, decision_id in results:  # built in place: adding a made message copies it
+                add(allowed=d.allowed, reasons=d.reasons, visible_fields=d.visible_fields,
+                    retry_after=d.retry_after, policy_version=d.policy_version,
+                    decision_id=decision_id, warnings=d.warnings)
+            if self.metrics is not None and results:
+                each = (time.perf_counter() - t0) / len(results)
+                pairs = ((item["resource"].get("type"), a) for item in items
+                         for a in item["actions"])
+                for (rtype, action), (d, _) in zip(pairs, results, strict=True):
+                    self.metrics.decision(rtype, action, d, each)
+            return out
+        except RequestError as exc:
+            problem = f"CheckBatch: {exc}"
+        except Exception as exc:
+            pairs = sum(len(item.actions) for item in msg.items)
+            return pb.CheckBatchResponse(results=[self._failed(exc) for _ in range(pairs)])
+        self._error("invalid_argument")
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+
+    def _error(self, code: str) -> None:
+        if self.metrics is not None:
+            self.metrics.request_error(code)
+
+    def _failed(self, exc: Exception) -> pb.CheckResponse:
+        key = type(exc).__name__
+        if key not in self._logged:
+            self._logged.add(key)
+            log.error("request failed closed: %s: %s", key, exc)
+        return pb.CheckResponse(allowed=False, reasons=["error"], decision_id=self.engine.ids(),
+                                policy_version=self.engine.version)
+
+
+def batch_size(msg) -> int:
+    """Decisions a CheckBatch asks for: an item without actions still costs validation."""
+    return sum(max(1, len(item.actions)) for item in msg.items)
+
+
+def decision_service(engine: Engine, metrics: Metrics | None = None,
+                     max_batch_decisions: int = 1000) -> Service:
+    servicer = DecisionServicer(engine, metrics, max_batch_decisions)
+    return Service(wire.SERVICE, {
+        "Check": grpc.unary_unary_rpc_method_handler(
+            servicer.check, request_deserializer=wire.safe_parser(pb.CheckRequest),
+            response_serializer=pb.CheckResponse.SerializeToString),
+        "CheckBatch": grpc.unary_unary_rpc_method_handler(
+            servicer.check_batch, request_deserializer=wire.safe_parser(pb.CheckBatchRequest),
+            response_serializer=pb.CheckBatchResponse.SerializeToString),
+    })

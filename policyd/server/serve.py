@@ -1,0 +1,60 @@
+"""`policyd serve`: compile once, then one server process (or N workers) with metrics, the
+decision log, the engine and the services wired together."""
+
+from __future__ import annotations
+
+import sys
+
+from ..engine import Engine
+from ..engine.compiler import compile_path
+from ..language.diagnostics import PolicyError
+from .app import PortInUse, build_server, ensure_port_free, run_server
+from .config import ServeConfig
+from .decision import decision_service
+from .decision_log import DecisionLog
+from .logs import configure as configure_logs
+from .metrics import Metrics
+from .workers import serve_forked
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def serve(cfg: ServeConfig, print_policy_error) -> int:
+    configure_logs(cfg.log_format)
+    try:
+        policy_set = compile_path(cfg.path, cfg.max_string_bytes)  # fail fast, before workers
+    except PolicyError as exc:
+        print_policy_error(exc)
+        return EXIT_FAILED
+    try:
+        ensure_port_free(cfg.host, cfg.port)
+    except PortInUse as exc:
+        print(f"policyd serve: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+    def serve_one(worker: int = 0, policy_set=None) -> int:
+        metrics = decision_log = None
+        try:
+            if cfg.metrics_port is not None:  # worker i serves its metrics on port + i
+                metrics = Metrics()
+                metrics.serve(cfg.metrics_port + worker, cfg.metrics_host)
+            if cfg.decision_log is not None:  # one file per worker: lines never interleave
+                path = cfg.decision_log if cfg.workers == 1 else f"{cfg.decision_log}.{worker}"
+                decision_log = DecisionLog(path, cfg.decision_log_queue,
+                                           metrics.log_dropped.inc if metrics else None,
+                                           cfg.decision_log_wait)
+            engine = Engine(policy_set or compile_path(cfg.path, cfg.max_string_bytes),
+                            rate_store=cfg.make_rate_store(), rate_failure=cfg.rate_failure,
+                            decision_sink=decision_log.emit if decision_log else None,
+                            log_attributes=cfg.log_attributes)
+            services = [decision_service(engine, metrics, cfg.max_batch_decisions)]
+            built = build_server(engine, cfg, services, metrics, decision_log,
+                                 reuse_port=cfg.workers > 1)
+        except OSError as exc:
+            print(f"policyd serve: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        return run_server(built, cfg)
+
+    if cfg.workers == 1:
+        return serve_one(0, policy_set)
+    return serve_forked(cfg.workers, serve_one)

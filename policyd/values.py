@@ -1,0 +1,51 @@
+"""Parsing of typed values (ip, time) and the number test: below both the checker, which
+validates policy literals, and the runtime, which converts request values.
+
+Representations: an ip is `(version, first, last)` as integers (an address is a
+range of one); a time is float seconds since the epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from datetime import datetime
+
+IpValue = tuple[int, int, int]
+
+
+def parse_ip(text: str) -> IpValue:
+    """An IPv4/IPv6 address or CIDR range; IPv4-mapped IPv6 becomes IPv4 so that
+    `::ffff:10.1.2.3` cannot slip past a fence written for 10.0.0.0/8."""
+    if "/" in text:
+        net = ipaddress.ip_network(text, strict=True)
+        mapped = getattr(net.network_address, "ipv4_mapped", None)
+        if mapped is not None and net.prefixlen >= 96:
+            net = ipaddress.ip_network(f"{mapped}/{net.prefixlen - 96}")
+        return (net.version, int(net.network_address), int(net.broadcast_address))
+    addr = ipaddress.ip_address(text)
+    mapped = getattr(addr, "ipv4_mapped", None)
+    if mapped is not None:
+        addr = mapped
+    return (addr.version, int(addr), int(addr))
+
+
+def parse_time(text: str) -> float:
+    """An RFC 3339 instant (date, time and offset) as epoch seconds."""
+    if len(text) < 20 or text[10] not in "Tt ":
+        raise ValueError("not an RFC 3339 date-time")
+    dt = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    if dt.tzinfo is None:
+        raise ValueError("an RFC 3339 time needs an offset such as Z or +02:00")
+    return dt.timestamp()
+
+
+def is_number(v) -> bool:
+    """int or float, not bool, and finite: NaN would make every comparison false."""
+    t = type(v)
+    return (t is int) or (t is float and math.isfinite(v))
+
+
+def utf8_len(s: str) -> int:
+    """The size of a string in UTF-8 bytes (lone surrogates count as three)."""
+    return len(s.encode("utf-8", "surrogatepass"))
