@@ -47,7 +47,9 @@ class RateStore(abc.ABC):
 
 class MemoryStore(RateStore):
     """In-process buckets, bounded: at most `max_keys`, evicting expired buckets first,
-    then the least recently used. A plain dict in insertion order is the LRU list."""
+    then the least recently used. A plain dict in insertion order is the LRU list. Keys
+    have a fixed size whatever the request held: generated limiters replace long key
+    strings by a 16-byte digest."""
 
     name = "memory"
     SCAN = 64  # how many of the oldest buckets to look at for an expired one
@@ -79,6 +81,8 @@ class MemoryStore(RateStore):
                         tats[key] = tat
                     return PASSED
                 tats[key] = start + interval  # at the end: most recently used
+                if tat is None:  # a new bucket: let go of the oldest one if it is full
+                    self._expire_oldest(now)
                 if len(tats) > self.max_keys:
                     self._evict(now)
             return PASSED
@@ -97,11 +101,22 @@ class MemoryStore(RateStore):
                 return Verdict(tuple(exhausted), retry)
             if not dry_run:
                 for key, new_tat in planned:
-                    tats.pop(key, None)  # re-insert at the end: most recently used
+                    if tats.pop(key, None) is None:  # re-inserted at the end: most recent
+                        self._expire_oldest(now)
                     tats[key] = new_tat
                 if len(tats) > self.max_keys:
                     self._evict(now)
             return PASSED
+
+    def _expire_oldest(self, now: float) -> None:
+        """Lazy expiry, one bucket per bucket created: the least recently used bucket goes
+        when it is full again (dropping it loses nothing), so idle keys do not pile up
+        until the bound."""
+        tats = self._tat
+        if tats:
+            oldest = next(iter(tats))
+            if tats[oldest] <= now:
+                del tats[oldest]
 
     def _evict(self, now: float) -> None:
         tats = self._tat

@@ -83,7 +83,7 @@ def attrs_problem(where: str, schema: EntitySchema, attrs: Any, max_bytes: int,
             continue
         problem = value_problem(spec.type, attrs[spec.name], max_bytes)
         if problem:
-            return f"{where}.{spec.name}: {problem}"
+            return f"{where}.{spec.name}{' ' if problem.startswith('is ') else ': '}{problem}"
     return None
 
 

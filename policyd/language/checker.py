@@ -16,6 +16,7 @@ from .lints import lint
 from .schema import DECLARABLE, ERROR, IP, NUMBER, STRING, TIME, AttrSpec, EntitySchema, RoleGraph
 
 _KEY_TYPES = (STRING, NUMBER, "bool", IP, TIME)
+MAX_LIMIT_COUNT = 1_000_000_000  # tokens per period or burst; beyond it, no limit at all
 MAX_RULES_PER_TYPE = (1 << 20) - 1  # a decider names its allow rule in 20 bits of an int
 
 
@@ -270,8 +271,9 @@ class Checker:
         spec = rule.limit
         ok = True
         for value, what in ((spec.count, "count"), (spec.burst, "burst")):
-            if value is not None and value <= 0:
-                self.error(rule.span, "E119", f"a limit's {what} must be positive")
+            if value is not None and not 0 < value <= MAX_LIMIT_COUNT:
+                self.error(rule.span, "E119", f"a limit's {what} must be positive and at most "
+                           f"{MAX_LIMIT_COUNT:,}")
                 ok = False
         if spec.period <= 0:
             self.error(rule.span, "E119", "a limit's period must be positive")

@@ -28,7 +28,7 @@ CODES: dict[str, str] = {
     "E116": "rule name used twice in a policy",
     "E117": "`write id` / `write type`",
     "E118": "undeclared action or field in a rule",
-    "E119": "limit count, burst or period not positive",
+    "E119": "limit count, burst or period not positive, or a count or burst over 1,000,000,000",
     "E120": "limit key not of a scalar type",
     "E121": "`roles` not `set<string>`",
     "E191": "more than 1,048,575 rules on one resource type",
