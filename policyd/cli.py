@@ -98,6 +98,8 @@ def cmd_check(args) -> int:
 def cmd_test(args) -> int:
     from .testing.command import run_tests
 
+    if _missing("test", args.path):
+        return EXIT_POLICY
     return run_tests(args)
 
 

@@ -116,3 +116,32 @@ def test_usage_errors_exit_2(capsys, argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == "policyd 0.1.0"
+
+
+@pytest.mark.parametrize("command", ["check", "eval", "compile", "test", "serve"])
+def test_every_command_says_the_same_about_a_missing_path(command, tmp_path):
+    missing = tmp_path / "nope"
+    argv = [command, str(missing)] + (["-"] if command == "eval" else [])
+    proc = subprocess.run([sys.executable, "-m", "policyd", *argv], capture_output=True,
+                          text=True, cwd=ROOT, input="{}")
+    assert proc.returncode == 1
+    assert proc.stderr == f"policyd {command}: no such policy file or directory: {missing}\n"
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`policyd compile ... | head -1`: the reader leaves early; no BrokenPipeError."""
+    rules = "\n".join(f"allow read when resource.n == {i}" for i in range(2000))
+    (tmp_path / "big.policy").write_text("principal U { roles: set<string> }\n"
+                                         "resource R { n: number  actions read }\n"
+                                         f"policy p for R {{\n{rules}\n}}\n")
+    proc = subprocess.run(f"{sys.executable} -m policyd compile {tmp_path} | head -1",
+                          shell=True, capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.startswith("# policyd: generated code")
+    assert proc.stderr == ""

@@ -91,6 +91,27 @@ def test_health_and_reflection(served):
     assert answers[1].file_descriptor_response.file_descriptor_proto
 
 
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflection_answers_both_versions(served, version):
+    """Current grpcurl asks grpc.reflection.v1 first; older tools v1alpha. The messages
+    are the same on the wire, so v1alpha's classes speak both."""
+    target, _, _ = served
+    with grpc.insecure_channel(target) as channel:
+        call = channel.stream_stream(
+            f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+        answers = list(call(iter([
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(
+                file_containing_symbol="policyd.v1.DecisionService")]), timeout=5))
+    names = {s.name for s in answers[0].list_services_response.service}
+    assert names == {"policyd.v1.DecisionService", "grpc.health.v1.Health",
+                     "grpc.reflection.v1.ServerReflection",
+                     "grpc.reflection.v1alpha.ServerReflection"}
+    assert answers[1].file_descriptor_response.file_descriptor_proto
+
+
 BAD = [
     ("missing principal", lambda r: r.pop("principal"), "principal: Field required"),
     ("missing resource", lambda r: r.pop("resource"), "resource: Field required"),

@@ -14,7 +14,6 @@ import logging
 import threading
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ from .compiler import compile_path
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
 from .policyset import ALLOW_BITS, PolicySet
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
-from .records import DecisionIds, RecordBuilder, Recorder
+from .records import DecisionIds, Recorder
+from .state import Installed
 from .validation import explain_request
 from .writes import refused_writes
 
@@ -31,24 +31,6 @@ log = logging.getLogger("policyd.engine")
 
 _EMPTY_DICT: dict = {}
 _CACHE_MAX = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class Installed:
-    """Everything one decision reads, replaced whole by `swap`: a decision and its record
-    never mix two sets (the validators, caches and audit masks of one set)."""
-
-    ps: PolicySet
-    principals: dict  # principal type -> generated validator
-    resources: dict  # resource type -> generated validator
-    context: Callable | None
-    bits: dict  # resource type -> {field: bit}
-    role_names: frozenset
-    deny_cache: dict  # deny outcome -> Decision
-    allow_caches: dict  # resource type -> {allow outcome -> Decision}
-    records: RecordBuilder
-    short: int  # a string of at most this many characters is within max_bytes
-    max_bytes: int
 
 
 def _over(max_bytes: int, *texts: str) -> bool:
@@ -100,20 +82,7 @@ class Engine:
         self._install(policy_set)
 
     def _install(self, ps: PolicySet) -> None:
-        schema = ps.schema
-        self._state = Installed(
-            ps=ps,
-            principals={name: ps.validators[f"principal:{name}"] for name in schema.principals},
-            resources={name: ps.validators[f"resource:{name}"] for name in schema.resources},
-            context=ps.validators.get("context"),
-            bits={r: {f: 1 << i for i, f in enumerate(fields)} for r, fields in ps.fields.items()},
-            role_names=schema.roles,
-            deny_cache={},
-            allow_caches={r: {} for r in schema.resources},
-            records=RecordBuilder(schema, self.log_attributes),
-            short=ps.max_string_bytes // 4,
-            max_bytes=ps.max_string_bytes,
-        )
+        self._state = Installed.of(ps, self.log_attributes)  # one assignment: atomic
 
     # ---- decisions with their records -------------------------------------------------
 

@@ -85,6 +85,10 @@ class TestChecker:
         schema = self.schema_of(lit)
         if schema is None:
             return None
+        if lit.kind != "context" and lit.id == "":
+            self.error(lit.span, "E428", f"a {lit.kind}'s id must not be empty",
+                       "requests with an empty id are refused, so no test could use it")
+            return None
         attrs = self.attrs(lit.attrs, schema)
         if attrs is None:
             return None

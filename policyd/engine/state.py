@@ -1,0 +1,44 @@
+"""The state an engine decides with, as one frozen object: `swap` replaces it whole."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .policyset import PolicySet
+from .records import RecordBuilder
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """Everything one decision reads, replaced whole by `swap`: a decision and its record
+    never mix two sets (the validators, caches and audit masks of one set)."""
+
+    ps: PolicySet
+    principals: dict  # principal type -> generated validator
+    resources: dict  # resource type -> generated validator
+    context: Callable | None
+    bits: dict  # resource type -> {field: bit}
+    role_names: frozenset
+    deny_cache: dict  # deny outcome -> Decision
+    allow_caches: dict  # resource type -> {allow outcome -> Decision}
+    records: RecordBuilder
+    short: int  # a string of at most this many characters is within max_bytes
+    max_bytes: int
+
+    @classmethod
+    def of(cls, ps: PolicySet, log_attributes: bool = False) -> Installed:
+        schema = ps.schema
+        return cls(
+            ps=ps,
+            principals={name: ps.validators[f"principal:{name}"] for name in schema.principals},
+            resources={name: ps.validators[f"resource:{name}"] for name in schema.resources},
+            context=ps.validators.get("context"),
+            bits={r: {f: 1 << i for i, f in enumerate(fields)} for r, fields in ps.fields.items()},
+            role_names=schema.roles,
+            deny_cache={},
+            allow_caches={r: {} for r in schema.resources},
+            records=RecordBuilder(schema, log_attributes),
+            short=ps.max_string_bytes // 4,
+            max_bytes=ps.max_string_bytes,
+        )
