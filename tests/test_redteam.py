@@ -425,11 +425,14 @@ def test_owns_is_false_for_an_empty_id_even_past_validation():
 
 def test_a_second_server_on_a_busy_port_fails_at_start(tmp_path):
     first = ServeProcess(EXAMPLES / "orders", "--no-reload", tmp=tmp_path).wait_serving()
+    second = None
     try:
         second = ServeProcess(EXAMPLES / "admin", "--no-reload", port=first.port, tmp=tmp_path)
         assert second.wait(20) == 1
         assert f"cannot listen on 127.0.0.1:{first.port}" in second.log()
     finally:
+        if second is not None:
+            second.kill()
         first.terminate()
 
 
@@ -439,5 +442,8 @@ def test_a_port_held_by_any_socket_fails_at_start(tmp_path):
         holder.bind(("127.0.0.1", port))
         holder.listen()
         proc = ServeProcess(EXAMPLES / "orders", port=port, tmp=tmp_path)
-        assert proc.wait(20) == 1
-        assert "is another server running on this port?" in proc.log()
+        try:
+            assert proc.wait(20) == 1
+            assert "is another server running on this port?" in proc.log()
+        finally:
+            proc.kill()

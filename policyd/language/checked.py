@@ -22,9 +22,15 @@ class Const:
 
 @dataclass(frozen=True, slots=True)
 class Read:
+    """An attribute path: `resource.project.private` is ("resource", ("project", "private"))."""
+
     entity: str  # principal | resource | context
-    attr: str
+    path: tuple[str, ...]
     type: str
+
+    @property
+    def attr(self) -> str:
+        return self.path[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,8 @@ class CheckedSet:
     version: str
     warnings: tuple = field(default=())
     constants: dict[str, Const] = field(default_factory=dict)  # test fixtures may name them
+    records: dict[str, EntitySchema] = field(default_factory=dict)
 
     def schema(self) -> Schema:
-        return Schema(self.principals, self.resources, self.context, frozenset(self.roles))
+        return Schema(self.principals, self.resources, self.context, frozenset(self.roles),
+                      self.records)

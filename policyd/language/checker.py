@@ -10,17 +10,18 @@ from collections.abc import Iterable
 
 from . import nodes as n
 from .checked import CheckedRule, CheckedSet, Const, Limit
+from .declarations import DeclarationChecks
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
 from .exprs import IMPLICIT, ExprChecker, Scope
 from .lints import lint
-from .schema import DECLARABLE, ERROR, IP, NUMBER, STRING, TIME, AttrSpec, EntitySchema, RoleGraph
+from .schema import ERROR, IP, NUMBER, STRING, TIME, EntitySchema, RoleGraph
 
 _KEY_TYPES = (STRING, NUMBER, "bool", IP, TIME)
 MAX_LIMIT_COUNT = 1_000_000_000  # tokens per period or burst; beyond it, no limit at all
 MAX_RULES_PER_TYPE = (1 << 20) - 1  # a decider names its allow rule in 20 bits of an int
 
 
-class Checker:
+class Checker(DeclarationChecks):
     def __init__(self, files: Iterable[n.PolicyFile], sources: dict[str, str], version: str):
         self.files = list(files)
         self.sources = sources
@@ -30,6 +31,7 @@ class Checker:
         self.resources: dict[str, EntitySchema] = {}
         self.context: EntitySchema | None = None
         self.roles = RoleGraph({})
+        self.records: dict[str, EntitySchema] = {}
         self.constants: dict[str, Const] = {}
 
     def report(self, d: Diagnostic) -> None:
@@ -42,98 +44,19 @@ class Checker:
         return [d for f in self.files for d in f.decls if isinstance(d, kind)]
 
     def run(self) -> CheckedSet:
+        self.check_records()
         self.check_entities()
         self.check_roles()
         self.check_constants()
         rules = self.check_policies()
         checked = CheckedSet(self.principals, self.resources, self.context, self.roles, rules,
-                             self.sources, self.version, constants=self.constants)
+                             self.sources, self.version, constants=self.constants,
+                             records=self.records)
         self.diags.extend(lint(checked, self.decls(n.PolicyDecl)))
         if any(d.is_error for d in self.diags):
             raise PolicyError(self.diags, self.sources)
         warnings = tuple(sorted(self.diags, key=Diagnostic.sort_key))
         return CheckedSet(**{**checked.__dict__, "warnings": warnings})
-
-    # ---- entity types ----------------------------------------------------------
-
-    def attrs(self, decls: tuple[n.AttrDecl, ...], kind: str) -> tuple[AttrSpec, ...]:
-        out: dict[str, AttrSpec] = {}
-        for a in decls:
-            name = a.name.value
-            if name in out:
-                self.error(a.name.span, "E101", f"attribute `{name}` is declared twice")
-                continue
-            if name in IMPLICIT and kind != "context":
-                self.error(a.name.span, "E102", f"`{name}` is implicit on every {kind} and "
-                           "cannot be declared")
-                continue
-            spec = AttrSpec(name, self.type_of(a.type), a.optional, a.sensitive)
-            if name == "roles" and kind == "principal" and spec.type not in ("set<string>", ERROR):
-                self.error(a.type.span, "E121", "`roles` holds role names and must be a "
-                           f"set<string>, found {spec.type}")
-            out[name] = spec
-        return tuple(out.values())
-
-    def type_of(self, t: n.TypeRef) -> str:
-        text = t.text()
-        if text in DECLARABLE:
-            return text
-        names = list(DECLARABLE)
-        self.error(t.span, "E103", f"unknown type `{text}`",
-                   did_you_mean(text, names) or "types: " + ", ".join(names))
-        return ERROR
-
-    def check_entities(self) -> None:
-        for d in self.decls(n.PrincipalDecl):
-            if self._unique(d.name, self.principals, "principal type"):
-                self.principals[d.name.value] = EntitySchema(
-                    "principal", d.name.value, self.attrs(d.attrs, "principal"), (), None,
-                    d.span.file, d.span.line)
-        contexts = self.decls(n.ContextDecl)
-        for extra in contexts[1:]:
-            self.error(extra.span, "E104", "a policy set has at most one `context` block",
-                       f"merge it into the one at {contexts[0].span}")
-        if contexts:
-            c = contexts[0]
-            self.context = EntitySchema("context", "context", self.attrs(c.attrs, "context"),
-                                        (), None, c.span.file, c.span.line)
-        for d in self.decls(n.ResourceDecl):
-            if self._unique(d.name, self.resources, "resource type"):
-                self.resources[d.name.value] = self.resource(d)
-
-    def resource(self, d: n.ResourceDecl) -> EntitySchema:
-        attrs = self.attrs(d.attrs, "resource")
-        actions: list[str] = []
-        for a in d.actions:
-            if a.value in actions:
-                self.error(a.span, "E105", f"action `{a.value}` is declared twice")
-            else:
-                actions.append(a.value)
-        if not actions:
-            self.error(d.name.span, "E106", f"`{d.name.value}` declares no actions",
-                       "list what the API exposes: `actions read, update`")
-        owner = None
-        if d.owner is not None:
-            spec = {a.name: a for a in attrs}.get(d.owner.value)
-            if spec is None:
-                self.error(d.owner.span, "E107", f"owner attribute `{d.owner.value}` is not "
-                           "declared", did_you_mean(d.owner.value, [a.name for a in attrs]))
-            elif spec.type not in (STRING, "set<string>") or spec.optional:
-                self.error(d.owner.span, "E108", f"owner attribute `{spec.name}` must be a "
-                           f"required string or set<string>, found {spec.type}"
-                           + (" (optional)" if spec.optional else ""))
-            else:
-                owner = spec.name
-        return EntitySchema("resource", d.name.value, attrs, tuple(actions), owner,
-                            d.span.file, d.span.line)
-
-    def _unique(self, name: n.Name, seen: dict, what: str) -> bool:
-        if name.value in seen:
-            first = seen[name.value]
-            where = f" (first at {first.file}:{first.line})" if hasattr(first, "file") else ""
-            self.error(name.span, "E109", f"{what} `{name.value}` is declared twice{where}")
-            return False
-        return True
 
     # ---- roles -------------------------------------------------------------------
 
@@ -224,7 +147,8 @@ class Checker:
         return {r: tuple(v) for r, v in rules.items()}
 
     def policy(self, p: n.PolicyDecl, res: EntitySchema) -> list[CheckedRule]:
-        scope = Scope(self.principals, res, self.context, self.roles, self.constants, self.report)
+        scope = Scope(self.principals, res, self.context, self.roles, self.constants, self.report,
+                      records=self.records)
         out, labels = [], {}
         for index, rule in enumerate(p.rules, 1):
             if rule.label is not None:

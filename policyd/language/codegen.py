@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .checked import ActionName, CheckedRule, CheckedSet, Const, Op, Read
 from .codewriter import CodeWriter, safe_comment
-from .schema import BOOL, IP, NUMBER, STRING, TIME, EntitySchema
+from .schema import BOOL, IP, NUMBER, STRING, TIME, EntitySchema, is_map, is_set, map_value
 
 ARGS = "pid, P, rid, R, C, pt"
 KEY_SHORT = 64  # bucket key strings longer than this are kept as a 16-byte digest
@@ -49,6 +49,8 @@ class _Gen:
         self.shared: dict[str, str] = {}  # condition text -> local already holding it
         self.consts: dict[object, str] = {}
         self.const_lines: list[str] = []
+        self.type_functions: dict[str, str] = {}
+        self.type_source: list[str] = []
         self.roles_required = bool(cs.principals) and all(
             "roles" in p.by_name and not p.by_name["roles"].optional
             for p in cs.principals.values())
@@ -68,11 +70,11 @@ class _Gen:
         if isinstance(ir, Const):
             return self.hoist(ir.value) if isinstance(ir.value, frozenset) else repr(ir.value)
         if isinstance(ir, Read):
-            if ir.attr == "id" and ir.entity != "context":
+            if ir.path == ("id",) and ir.entity != "context":
                 return "pid" if ir.entity == "principal" else "rid"
-            if ir.attr == "type" and ir.entity != "context":
+            if ir.path == ("type",) and ir.entity != "context":
                 return "pt" if ir.entity == "principal" else repr(self.resource.name)
-            return f"{_ENTITY[ir.entity]}[{ir.attr!r}]"
+            return _ENTITY[ir.entity] + "".join(f"[{step!r}]" for step in ir.path)
         if isinstance(ir, ActionName):
             return repr(action) if action is not None else "act"
         return self.op(ir, action)
@@ -110,8 +112,18 @@ class _Gen:
             entity, attr = ir.data
             return f"({attr!r} in {_ENTITY[entity]})"
         if op == "is":
-            roles = "P['roles']" if self.roles_required else "P.get('roles', ())"
+            roles = a[0] if a else "P['roles']" if self.roles_required else "P.get('roles', ())"
             return f"(not {self.hoist(ir.data)}.isdisjoint({roles}))"
+        if op == "index":
+            return f"{a[0]}[{a[1]}]"
+        if op == "index_or_empty":  # a set value: an absent key is the empty set
+            return f"{a[0]}.get({a[1]}, ())"
+        if op == "has_key":
+            return f"({a[0]} in {a[1]})"
+        if op == "attr":
+            return f"{a[0]}[{ir.data!r}]"
+        if op == "has_attr":
+            return f"({ir.data!r} in {a[0]})"
         if op == "owns":
             attr, is_set_owner = ir.data
             # an empty id owns nothing (requests refuse empty ids; this holds regardless)
@@ -134,14 +146,17 @@ class _Gen:
 
     # ---- validators --------------------------------------------------------------
 
-    def validator(self, fn: str, schema: EntitySchema) -> None:
+    def validator(self, fn: str, schema: EntitySchema, attrs=None, all_optional=False) -> None:
         """Exact types, every required attribute, nothing undeclared. Failures raise and the
-        engine explains them; the success path is one combined test per kind of value."""
+        engine explains them; the success path is one combined test per kind of value.
+        `attrs` defaults to what a request sends (stored attributes come from data)."""
+        attrs = schema.sent if attrs is None else attrs
         supplies_time = schema.kind == "context" and any(
-            a.name == "time" and a.type == TIME for a in schema.attrs)
-        converts = supplies_time or any(a.type in (IP, TIME) for a in schema.attrs)
-        optional = [a for a in schema.attrs if a.optional or (supplies_time and a.name == "time")]
-        required = [a for a in schema.attrs if a not in optional]
+            a.name == "time" and a.type == TIME for a in attrs)
+        converts = supplies_time or any(self._converts(a.type) for a in attrs)
+        optional = [a for a in attrs if all_optional or a.optional
+                    or (supplies_time and a.name == "time")]
+        required = [a for a in attrs if a not in optional]
         count = " + ".join([str(len(required))] + [f"({a.name!r} in a)" for a in optional])
         self.w.comment(f"{schema.kind} {schema.name}: exact attribute types, nothing undeclared")
         with self.w.origin(schema.file, schema.line):
@@ -157,13 +172,24 @@ class _Gen:
                     self.w.line("if 'time' not in a: o['time'] = now()")
                 for spec in required:
                     if spec.type not in (STRING, BOOL, NUMBER):
-                        self._check_value(spec)
+                        self._value(self.w, f"a[{spec.name!r}]", f"o[{spec.name!r}]", spec.type)
                 for spec in optional:
                     self.w.line(f"if {spec.name!r} in a:")
                     with self.w.indent():
-                        self._check_value(spec)
+                        self._value(self.w, f"a[{spec.name!r}]", f"o[{spec.name!r}]", spec.type)
                 self.w.line("return o")
         self.w.line()
+
+    def data_validator(self, validators: dict, fn: str, schema: EntitySchema) -> None:
+        """Entity data holds only stored attributes, each optional here: a required one
+        that an entry lacks denies at decision time (`missing_data:...`)."""
+        if schema.stored:
+            validators[f"data:{schema.kind}:{schema.name}"] = fn
+            self.validator(fn, schema, schema.stored, all_optional=True)
+
+    def _converts(self, t: str) -> bool:
+        """A value of this type is rebuilt on validation (ip, time, records, maps)."""
+        return t in (IP, TIME) or is_map(t) or t in self.cs.records
 
     def _scalar_test(self, v: str, t: str) -> str:
         """An expression true when `v` is NOT of type `t` (numbers: int or finite float;
@@ -175,21 +201,54 @@ class _Gen:
             return f"type({v}) is not bool"
         return f"not _rt.is_number({v})"
 
-    def _check_value(self, spec) -> None:
-        key = repr(spec.name)
-        t = spec.type
+    def _value(self, w: CodeWriter, src: str, dst: str, t: str) -> None:
+        """Lines that check `src` is a `t` and, for converted types, store it in `dst`."""
         if t in (STRING, BOOL, NUMBER):
-            self.w.line(f"if {self._scalar_test(f'a[{key}]', t)}: raise _rt.Invalid")
+            w.line(f"if {self._scalar_test(src, t)}: raise _rt.Invalid")
+            if dst != src and not dst.startswith("o["):
+                w.line(f"{dst} = {src}")
         elif t in (IP, TIME):
-            self.w.line(f"o[{key}] = _rt.{t}(a[{key}])")
+            w.line(f"{dst} = _rt.{t}({src})")
+        elif t in self.cs.records or is_map(t):
+            w.line(f"{dst} = {self.type_function(t)}({src}, now)")
         else:
-            self.w.line(f"v = a[{key}]")
-            self.w.line("if type(v) is not list and type(v) not in SEQUENCES: raise _rt.Invalid")
-            check = self._scalar_test("x", STRING) if t == "set<string>" else \
-                "not _rt.is_number(x)"
-            self.w.line("for x in v:")
-            with self.w.indent():
-                self.w.line(f"if {check}: raise _rt.Invalid")
+            w.line(f"v = {src}")
+            w.line("if type(v) is not list and type(v) not in SEQUENCES: raise _rt.Invalid")
+            check = self._scalar_test("y", STRING) if t == "set<string>" else \
+                "not _rt.is_number(y)"
+            w.line("for y in v:")
+            with w.indent():
+                w.line(f"if {check}: raise _rt.Invalid")
+            if not dst.startswith("o["):
+                w.line(f"{dst} = v")
+
+    def type_function(self, t: str) -> str:
+        """The validator of a record or map type, written once into the module."""
+        name = self.type_functions.get(t)
+        if name is not None:
+            return name
+        name = self.type_functions[t] = f"t{len(self.type_functions)}"
+        if t in self.cs.records:
+            saved, self.w = self.w, CodeWriter()
+            self.validator(name, self.cs.records[t])
+            self.type_source.append(self.w.source())
+            self.w = saved
+            return name
+        w = CodeWriter()
+        w.comment(f"{t}: string keys, each value checked")
+        w.line(f"def {name}(a, now):")
+        with w.indent():
+            w.line("if type(a) is not dict: raise _rt.Invalid")
+            w.line("o = {}")
+            w.line("for k, x in a.items():")
+            with w.indent():
+                w.line(f"if {self._scalar_test('k', STRING)}: raise _rt.Invalid")
+                self._value(w, "x", "o[k]", map_value(t))
+                if map_value(t) in (STRING, BOOL, NUMBER) or is_set(map_value(t)):
+                    w.line("o[k] = x")
+            w.line("return o")
+        self.type_source.append(w.source())
+        return name
 
     # ---- rules -----------------------------------------------------------------
 
@@ -346,6 +405,7 @@ class _Gen:
         for i, p in enumerate(self.cs.principals.values()):
             validators[f"principal:{p.name}"] = f"v_p{i}"
             self.validator(f"v_p{i}", p)
+            self.data_validator(validators, f"vd_p{i}", p)
         if self.cs.context is not None:
             validators["context"] = "v_c"
             self.validator("v_c", self.cs.context)
@@ -353,6 +413,7 @@ class _Gen:
             self.resource = res
             validators[f"resource:{res.name}"] = f"v_r{t}"
             self.validator(f"v_r{t}", res)
+            self.data_validator(validators, f"vd_r{t}", res)
             rules = self.cs.rules.get(res.name, ())
             allow_index = {r.name: i for i, r in enumerate(rules)}
             for a, action in enumerate(res.actions):
@@ -375,7 +436,7 @@ class _Gen:
             "SEQUENCES = _rt.SEQUENCES", *self.const_lines, "",
         ]
         offset = len(header)
-        source = "\n".join(header) + "\n" + self.w.source()
+        source = "\n".join(header) + "\n" + self.w.source() + "".join(self.type_source)
         linemap = {line + offset: where for line, where in self.w.linemap.items()}
         explain = "# per-rule conditions (explain, coverage): compiled on first use\n" + \
             self.explain.source()

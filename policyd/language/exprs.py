@@ -9,26 +9,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .. import values
+from . import guards
 from . import nodes as n
 from .checked import IR, ActionName, Const, Op, Read
+from .declarations import IMPLICIT
 from .diagnostics import Diagnostic, did_you_mean
+from .operators import OperatorChecks
 from .schema import (
     BOOL,
     EMPTY_SET,
     ERROR,
-    IP,
     NUMBER,
     STRING,
-    TIME,
     EntitySchema,
-    compatible,
+    is_map,
     is_set,
+    map_value,
     set_of,
 )
 
-Facts = frozenset  # of (entity, attr) pairs known to be present
-IMPLICIT = {"id": STRING, "type": STRING}
+Facts = guards.Facts
 _COMPARE = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 _ARITH = {"+": "add", "-": "sub", "*": "mul"}
 
@@ -45,6 +45,8 @@ class Scope:
     report: Callable[..., None]
     const_only: bool = False
     warned: set = field(default_factory=set)
+    records: dict[str, EntitySchema] = field(default_factory=dict)
+    role_attrs: set = field(default_factory=set)  # principal attributes that hold role names
 
 
 def literal_value(value) -> Const:
@@ -55,7 +57,7 @@ def literal_value(value) -> Const:
     return Const(value, STRING)
 
 
-class ExprChecker:
+class ExprChecker(OperatorChecks):
     def __init__(self, scope: Scope):
         self.s = scope
 
@@ -84,29 +86,11 @@ class ExprChecker:
             return self.error(e.span, "E301", f"a condition must be a bool, found {ir.type}")
         return ir
 
-    # ---- guard facts -----------------------------------------------------------
-
     def pos(self, e: n.Expr) -> Facts:
-        """Attributes known present when `e` is true."""
-        if isinstance(e, n.Has) and isinstance(e.obj, n.Root):
-            return Facts({(e.obj.name, e.name.value)})
-        if isinstance(e, n.Binary) and e.op == "and":
-            return self.pos(e.left) | self.pos(e.right)
-        if isinstance(e, n.Binary) and e.op == "or":
-            return self.pos(e.left) & self.pos(e.right)
-        if isinstance(e, n.Unary) and e.op == "not":
-            return self.neg(e.operand)
-        return Facts()
+        return guards.pos(e)
 
     def neg(self, e: n.Expr) -> Facts:
-        """Attributes known present when `e` is false."""
-        if isinstance(e, n.Binary) and e.op == "and":
-            return self.neg(e.left) & self.neg(e.right)
-        if isinstance(e, n.Binary) and e.op == "or":
-            return self.neg(e.left) | self.neg(e.right)
-        if isinstance(e, n.Unary) and e.op == "not":
-            return self.pos(e.operand)
-        return Facts()
+        return guards.neg(e)
 
     # ---- expressions -----------------------------------------------------------
 
@@ -131,6 +115,10 @@ class ExprChecker:
                               + " and ".join(sorted(types)))
         elem = types.pop() if types else None
         return Const(frozenset(i.value for i in items), set_of(elem) if elem else EMPTY_SET)
+
+    def _recordlit(self, e: n.RecordLit, facts) -> IR:
+        return self.error(e.span, "E335", "a `{ ... }` value belongs in a test fixture",
+                          "policies read records and maps from requests and entity data")
 
     def _root(self, e: n.Root, facts) -> IR:
         if self.s.const_only:
@@ -161,20 +149,72 @@ class ExprChecker:
         return None
 
     def _attr(self, e: n.Attr, facts) -> IR:
-        if not isinstance(e.obj, n.Root) or e.obj.name == "action":
-            return self.error(e.span, "E307", f"`.{e.name.value}`: only principal, resource "
-                              "and context have attributes", self._owner_hint(e.name.value))
         if self.s.const_only:
             return self.error(e.span, "E304", "a constant's value must be a literal")
+        if isinstance(e.obj, n.ConstRef | n.Literal):  # `doc.n`: a name is no entity
+            return self.error(e.span, "E307", f"`.{e.name.value}`: only principal, resource, "
+                              "context and records have attributes",
+                              self._owner_hint(e.name.value))
+        if not isinstance(e.obj, n.Root):
+            return self._record_attr(e, facts)
+        if e.obj.name == "action":
+            return self.error(e.span, "E307", f"`.{e.name.value}`: only principal, resource, "
+                              "context and records have attributes",
+                              self._owner_hint(e.name.value))
         entity, attr = e.obj.name, e.name.value
         found = self.lookup(entity, attr, e.name.span)
         if found is None:
             return Const(None, ERROR)
         typ, optional = found
-        if optional and (entity, attr) not in facts:
+        if optional and guards.has_fact(e.obj, attr) not in facts:
             return self.error(e.span, "E308", f"`{entity}.{attr}` is optional and may be absent",
                               f"guard the read: `{entity} has {attr} and ...`")
-        return Read(entity, attr, typ)
+        return Read(entity, (attr,), typ)
+
+    def _record_attr(self, e: n.Attr, facts) -> IR:
+        """`E.A` where E is a record: a path read, or an attribute of a computed record."""
+        obj = self.expr(e.obj, facts)
+        if obj.type == ERROR:
+            return obj
+        attr = e.name.value
+        record = self.s.records.get(obj.type)
+        if record is None:
+            hint = f"read a map's value with `[...]`: `{guards.canon(e.obj)}[key]`" \
+                if is_map(obj.type) else self._owner_hint(attr)
+            return self.error(e.span, "E307", f"`.{attr}`: a {obj.type} has no attributes "
+                              "(principal, resource, context and records do)", hint)
+        spec = record.by_name.get(attr)
+        if spec is None:
+            return self.error(e.name.span, "E311", f"record `{record.name}` declares no "
+                              f"attribute `{attr}`", did_you_mean(attr, record.by_name))
+        if spec.optional and guards.has_fact(e.obj, attr) not in facts:
+            path = guards.canon(e.obj)
+            return self.error(e.span, "E308", f"`{path}.{attr}` is optional and may be absent",
+                              f"guard the read: `{path} has {attr} and ...`")
+        if isinstance(obj, Read):
+            return Read(obj.entity, obj.path + (attr,), spec.type)
+        return Op("attr", (obj,), spec.type, attr)
+
+    def _index(self, e: n.Index, facts) -> IR:
+        """`m[k]`: a set value reads as empty when the key is absent; any other value needs
+        a `k in m` guard (the same key expression) on every path to the read."""
+        if self.s.const_only:
+            return self.error(e.span, "E304", "a constant's value must be a literal")
+        mapping, key = self.expr(e.obj, facts), self.expr(e.key, facts)
+        if ERROR in (mapping.type, key.type):
+            return Const(None, ERROR)
+        if not is_map(mapping.type):
+            return self.error(e.span, "E332", f"`[...]` reads a map, found {mapping.type}")
+        if key.type != STRING:
+            return self.error(e.key.span, "E333", f"a map key is a string, found {key.type}")
+        value = map_value(mapping.type)
+        if is_set(value):
+            return Op("index_or_empty", (mapping, key), value)
+        if guards.key_fact(e.key, e.obj) not in facts:
+            return self.error(e.span, "E334", f"`{guards.canon(e)}` may be absent",
+                              f"guard the read: `{guards.canon(e.key)} in "
+                              f"{guards.canon(e.obj)} and ...`")
+        return Op("index", (mapping, key), value)
 
     def lookup(self, entity: str, attr: str, span: n.Span) -> tuple[str, bool] | None:
         """(type, optional) of an attribute read through principal/resource/context."""
@@ -210,134 +250,22 @@ class ExprChecker:
         self.error(span, "E311", f"`{owner}` declares no attribute `{attr}`",
                    did_you_mean(attr, names))
 
-    def _call(self, e: n.Call, facts) -> IR:
-        name = e.func.value
-        arity = {"ip": 1, "time": 1, "hour": 1, "weekday": 1, "len": 1, "lower": 1}
-        if name not in arity:
-            return self.error(e.func.span, "E312", f"unknown function `{name}`",
-                              did_you_mean(name, arity))
-        if len(e.args) != arity[name]:
-            return self.error(e.span, "E313", f"`{name}` takes {arity[name]} argument, "
-                              f"found {len(e.args)}")
-        if name in ("ip", "time"):
-            return self._typed_literal(name, e.args[0])
-        arg = self.expr(e.args[0], facts)
-        if arg.type == ERROR:
-            return arg
-        want = {"hour": (TIME,), "weekday": (TIME,), "lower": (STRING,), "len": (STRING, "set")}
-        ok = arg.type in want[name] or ("set" in want[name] and is_set(arg.type))
-        if not ok:
-            return self.error(e.args[0].span, "E314", f"`{name}` takes "
-                              f"{' or '.join(want[name])}, found {arg.type}")
-        op = "set_len" if name == "len" and is_set(arg.type) else name
-        result = STRING if name == "lower" else NUMBER
-        return Op(op, (arg,), result)
-
-    def _typed_literal(self, name: str, arg: n.Expr) -> IR:
-        if not isinstance(arg, n.Literal) or not isinstance(arg.value, str):
-            return self.error(arg.span, "E315", f"`{name}(...)` takes a string literal")
-        try:
-            if name == "ip":
-                return Const(values.parse_ip(arg.value), IP)
-            return Const(values.parse_time(arg.value), TIME)
-        except ValueError as exc:
-            what = "an IPv4/IPv6 address or CIDR range" if name == "ip" else \
-                "an RFC 3339 time such as \"2026-01-01T00:00:00Z\""
-            return self.error(arg.span, "E316", f"invalid {name} literal {arg.value!r}: {exc}",
-                              f"write {what}")
-
-    def _unary(self, e: n.Unary, facts) -> IR:
-        if e.op == "not":
-            return Op("not", (self.bool_operand(e.operand, facts, "not"),), BOOL)
-        arg = self.expr(e.operand, facts)
-        if arg.type not in (NUMBER, ERROR):
-            return self.error(e.span, "E317", f"`-` takes a number, found {arg.type}")
-        if isinstance(arg, Const) and arg.type == NUMBER:
-            return Const(-arg.value, NUMBER)
-        return Op("neg", (arg,), NUMBER)
-
-    def bool_operand(self, e: n.Expr, facts: Facts, op: str) -> IR:
-        ir = self.expr(e, facts)
-        if ir.type not in (BOOL, ERROR):
-            return self.error(e.span, "E318", f"`{op}` takes bools, found {ir.type}")
-        return ir
-
-    def _binary(self, e: n.Binary, facts) -> IR:
-        if e.op in ("and", "or"):
-            left = self.bool_operand(e.left, facts, e.op)
-            more = self.pos(e.left) if e.op == "and" else self.neg(e.left)
-            right = self.bool_operand(e.right, facts | more, e.op)
-            return Op(e.op, (left, right), BOOL)
-        left, right = self.expr(e.left, facts), self.expr(e.right, facts)
-        if ERROR in (left.type, right.type):
-            return Const(None, ERROR)
-        if e.op in _COMPARE:
-            return self._compare(e, left, right)
-        if e.op in _ARITH:
-            if left.type != NUMBER or right.type != NUMBER:
-                return self.error(e.span, "E319", f"`{e.op}` takes numbers, found "
-                                  f"{left.type} and {right.type}")
-            return Op(_ARITH[e.op], (left, right), NUMBER)
-        if e.op == "like":
-            return self._like(e, left, right)
-        return self._set_test(e, left, right)
-
-    def _compare(self, e: n.Binary, left: IR, right: IR) -> IR:
-        op = _COMPARE[e.op]
-        if op in ("eq", "ne"):
-            if not compatible(left.type, right.type):
-                return self.error(e.span, "E320", f"cannot compare {left.type} with {right.type}")
-            self._check_action_literal(left, right, e.span)
-            if is_set(left.type):
-                op = "set_" + op
-            return Op(op, (left, right), BOOL)
-        if left.type != right.type or left.type not in (NUMBER, TIME):
-            return self.error(e.span, "E321", f"`{e.op}` takes two numbers or two times, found "
-                              f"{left.type} and {right.type}")
-        return Op(op, (left, right), BOOL)
-
-    def _check_action_literal(self, left: IR, right: IR, span: n.Span) -> None:
-        """`action == "refnd"` can never hold: name the declared actions instead."""
-        if not isinstance(left, ActionName) or self.s.resource is None:
-            return
-        values = right.value if isinstance(right, Const) and is_set(right.type) else \
-            [right.value] if isinstance(right, Const) else []
-        for value in values:
-            if value not in self.s.resource.actions:
-                self.error(span, "E322", f"`{self.s.resource.name}` declares no action "
-                           f"{value!r}", did_you_mean(str(value), self.s.resource.actions))
-
-    def _like(self, e: n.Binary, left: IR, right: IR) -> IR:
-        if left.type != STRING:
-            return self.error(e.left.span, "E323", f"`like` takes a string, found {left.type}")
-        if not isinstance(right, Const) or right.type != STRING:
-            return self.error(e.right.span, "E324", "the pattern of `like` must be a string "
-                              "literal", "write the pattern in quotes: s like \"*.example.com\"")
-        return Op("like", (left,), BOOL, tuple(right.value.split("*")))
-
-    def _set_test(self, e: n.Binary, left: IR, right: IR) -> IR:
-        if e.op == "contains":
-            left, right = right, left  # S contains x  is  x in S
-        if e.op in ("in", "contains"):
-            if left.type == IP and right.type == IP:
-                return Op("ip_in", (left, right), BOOL)
-            if left.type == IP and right.type in (set_of(IP), EMPTY_SET):
-                return Op("ip_in_any", (left, right), BOOL)
-            if is_set(right.type) and compatible(set_of(left.type), right.type) \
-                    and not is_set(left.type):
-                self._check_action_literal(left, right, e.span)
-                return Op("in", (left, right), BOOL)
-            shown = f"{right.type} contains {left.type}" if e.op == "contains" else \
-                f"{left.type} in {right.type}"
-            return self.error(e.span, "E325", f"`{e.op}` needs an element and a set of that "
-                              f"type, found {shown}")
-        if is_set(left.type) and is_set(right.type) and compatible(left.type, right.type):
-            return Op("any_of" if e.op == "contains_any" else "all_of", (left, right), BOOL)
-        return self.error(e.span, "E326", f"`{e.op}` takes two sets of one type, found "
-                          f"{left.type} and {right.type}")
-
     def _has(self, e: n.Has, facts) -> IR:
-        if not isinstance(e.obj, n.Root) or e.obj.name == "action":
+        if not isinstance(e.obj, n.Root):
+            obj = self.expr(e.obj, facts)
+            record = self.s.records.get(obj.type)
+            if obj.type == ERROR:
+                return obj
+            if record is None:
+                return self.error(e.span, "E327", "`has` tests principal, resource, context or "
+                                  f"a record, found {obj.type}")
+            spec = record.by_name.get(e.name.value)
+            if spec is None:
+                return self.error(e.name.span, "E311", f"record `{record.name}` declares no "
+                                  f"attribute `{e.name.value}`",
+                                  did_you_mean(e.name.value, record.by_name))
+            return Op("has_attr", (obj,), BOOL, spec.name) if spec.optional else Const(True, BOOL)
+        if e.obj.name == "action":
             return self.error(e.span, "E327", "`has` tests principal, resource or context")
         entity, attr = e.obj.name, e.name.value
         if self.lookup(entity, attr, e.name.span) is None:
@@ -347,14 +275,29 @@ class ExprChecker:
         return Op("has", (), BOOL, (entity, attr))
 
     def _is(self, e: n.Is, facts) -> IR:
+        """`principal is R` reads principal.roles; `E is R` any set<string> of role names."""
+        subject = None
         if not (isinstance(e.obj, n.Root) and e.obj.name == "principal"):
-            return self.error(e.span, "E328", "`is` tests a role of `principal`",
-                              f"write `principal is {e.role.value}`")
+            subject = self.expr(e.obj, facts)
+            if subject.type == ERROR:
+                return subject
+            if subject.type != "set<string>":
+                return self.error(e.span, "E328", f"`is` tests a set<string> of role names, "
+                                  f"found {subject.type}", f"write `principal is {e.role.value}` "
+                                  f"or `principal.ATTR is {e.role.value}`")
+            self._role_attribute(subject)
         role = e.role.value
         if role not in self.s.roles:
             return self.error(e.role.span, "E329", f"unknown role `{role}`",
                               did_you_mean(role, self.s.roles))
-        return Op("is", (), BOOL, self.s.roles[role])
+        return Op("is", () if subject is None else (subject,), BOOL, self.s.roles[role])
+
+    def _role_attribute(self, subject: IR) -> None:
+        """Remember principal attributes that hold role names (unknown-role warnings)."""
+        base = subject.args[0] if isinstance(subject, Op) and subject.op == "index_or_empty" \
+            else subject
+        if isinstance(base, Read) and base.entity == "principal" and len(base.path) == 1:
+            self.s.role_attrs.add(base.path[0])
 
     def _owns(self, e: n.Owns, facts) -> IR:
         ok = isinstance(e.left, n.Root) and e.left.name == "principal" and \

@@ -33,11 +33,13 @@ class Name:
 @dataclass(frozen=True, slots=True)
 class TypeRef:
     name: Name
-    arg: Name | None  # `set<string>`: name=set, arg=string
+    args: tuple[TypeRef, ...]  # `set<string>`: name=set, args=(string,)
     span: Span
 
     def text(self) -> str:
-        return f"{self.name.value}<{self.arg.value}>" if self.arg else self.name.value
+        if not self.args:
+            return self.name.value
+        return f"{self.name.value}<{', '.join(a.text() for a in self.args)}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,14 @@ class AttrDecl:
     type: TypeRef
     optional: bool
     sensitive: bool
+    span: Span
+    stored: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDecl:
+    name: Name
+    attrs: tuple[AttrDecl, ...]
     span: Span
 
 
@@ -115,7 +125,26 @@ class PolicyDecl:
     span: Span
 
 
-Decl = PrincipalDecl | ContextDecl | RoleDecl | ResourceDecl | ConstDecl | PolicyDecl
+@dataclass(frozen=True, slots=True)
+class Route:
+    """`METHOD PATH -> ACTION` inside `routes for TYPE { ... }`."""
+
+    method: Name
+    path: str
+    path_span: Span
+    action: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesDecl:
+    resource: Name
+    routes: tuple[Route, ...]
+    span: Span
+
+
+Decl = (PrincipalDecl | ContextDecl | RoleDecl | ResourceDecl | RecordDecl | ConstDecl
+        | PolicyDecl | RoutesDecl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +169,21 @@ class SetLit:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordField:
+    key: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLit:
+    """`{ a: 1, "b-c": [..] }`: a record or map value (test fixtures only)."""
+
+    fields: tuple[RecordField, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Root:
     """`principal`, `resource`, `context` or `action`."""
 
@@ -151,6 +195,15 @@ class Root:
 class Attr:
     obj: Expr
     name: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """`m[k]`: the value of map `m` under the string key `k`."""
+
+    obj: Expr
+    key: Expr
     span: Span
 
 
@@ -205,4 +258,4 @@ class Owns:
     span: Span
 
 
-Expr = Literal | SetLit | Root | Attr | ConstRef | Call | Unary | Binary | Has | Is | Owns
+Expr = Literal | SetLit | RecordLit | Root | Attr | Index | ConstRef | Call | Unary | Binary | Has | Is | Owns

@@ -24,17 +24,32 @@ class ToAst(SpanTransformer):
         return tuple(decls)
 
     def principal_decl(self, _kw, name, *attrs):
-        return n.PrincipalDecl(self.name_of(name), tuple(attrs), self.span_of(name))
+        return n.PrincipalDecl(self.name_of(name), nodes(attrs), self.span_of(name))
 
     def context_decl(self, kw, *attrs):
-        return n.ContextDecl(tuple(attrs), self.span_of(kw))
+        return n.ContextDecl(nodes(attrs), self.span_of(kw))
 
-    def attr_decl(self, name, optional, type_ref, sensitive):
-        return n.AttrDecl(self.name_of(name), type_ref, optional is not None, sensitive is not None,
-                          self.span_of(name))
+    def attr_decl(self, name, optional, type_ref, *flags):
+        words = [f.value for f in flags]
+        return n.AttrDecl(self.name_of(name), type_ref, optional is not None,
+                          "sensitive" in words, self.span_of(name), "stored" in words)
 
-    def type_ref(self, name, _lt, arg, _gt):
-        return n.TypeRef(self.name_of(name), self.name_of(arg) if arg is not None else None, self.span_of(name))
+    def attr_flag(self, word):
+        return word
+
+    def type_ref(self, name, _lt=None, *args):
+        args = tuple(a for a in args if isinstance(a, n.TypeRef))
+        return n.TypeRef(self.name_of(name), args, self.span_of(name))
+
+    def record_decl(self, _kw, name, *attrs):
+        return n.RecordDecl(self.name_of(name), nodes(attrs), self.span_of(name))
+
+    def route(self, method, path, _arrow, action):
+        return n.Route(self.name_of(method), path.value, self.span_of(path),
+                       self.name_of(action), self.span_of(method))
+
+    def routes_decl(self, kw, resource, *routes):
+        return n.RoutesDecl(self.name_of(resource), nodes(routes), self.span_of(kw))
 
     def role_decl(self, name, parents):
         return n.RoleDecl(self.name_of(name), parents or (), self.span_of(name))
@@ -57,7 +72,8 @@ class ToAst(SpanTransformer):
         return n.ConstDecl(self.name_of(name), value, self.span_of(name))
 
     def policy_decl(self, name, resource, *rules):
-        return n.PolicyDecl(self.name_of(name), self.name_of(resource), tuple(rules), self.span_of(name))
+        return n.PolicyDecl(self.name_of(name), self.name_of(resource), nodes(rules),
+                            self.span_of(name))
 
     # rules
     def label(self, name):
@@ -121,6 +137,17 @@ class ToAst(SpanTransformer):
         items = tuple(i for i in items if i is not None)
         return self.nested(n.SetLit(items, self.span_of(bracket)), *items)
 
+    def record_lit(self, brace, *fields):
+        fields = nodes(fields)
+        return self.nested(n.RecordLit(fields, self.span_of(brace)), *(f.value for f in fields))
+
+    def record_field(self, name, value):
+        key = json.loads(name.value) if name.type == "STRING" else name.value
+        return n.RecordField(key, value, self.span_of(name))
+
+    def index(self, obj, _bracket, key):
+        return self.nested(n.Index(obj, key, obj.span), obj, key)
+
     def attr(self, obj, name):
         return self.nested(n.Attr(obj, self.name_of(name), obj.span), obj)
 
@@ -153,6 +180,11 @@ class ToAst(SpanTransformer):
 
     def owns_op(self, left, right):
         return self.nested(n.Owns(left, right, left.span), left, right)
+
+
+def nodes(items) -> tuple:
+    """Children without the tokens lark keeps for named terminals (the `{` of a block)."""
+    return tuple(i for i in items if i is not None and not isinstance(i, Token))
 
 
 @functools.cache

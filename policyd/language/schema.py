@@ -3,13 +3,14 @@ context, rule metadata. The checker produces them; the compiled set carries them
 its runtime view (validation, audit masks, metrics, the CLI), so nothing after code
 generation needs the checker's typed IR.
 
-Types are plain strings (`string`, `set<number>`) so messages can name them.
+Types are plain strings (`string`, `set<number>`, `map<string, set<string>>`, or a
+record's name such as `Project`) so messages can name them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 STRING, NUMBER, BOOL, TIME, IP = "string", "number", "bool", "time", "ip"
 SCALARS = (STRING, NUMBER, BOOL, TIME, IP)
@@ -30,6 +31,18 @@ def element(t: str) -> str:
     return t[4:-1]
 
 
+def is_map(t: str) -> bool:
+    return t.startswith("map<")
+
+
+def map_of(t: str) -> str:
+    return f"map<string, {t}>"
+
+
+def map_value(t: str) -> str:
+    return t[len("map<string, "):-1]
+
+
 def compatible(a: str, b: str) -> bool:
     """Like with like; the empty set literal fits every set type."""
     if ERROR in (a, b) or a == b:
@@ -46,13 +59,14 @@ class AttrSpec:
     type: str
     optional: bool
     sensitive: bool
+    stored: bool = False  # from the set's entity data, never from the request
 
 
 @dataclass(frozen=True)
 class EntitySchema:
-    """A principal type, a resource type or the context: its declared attributes."""
+    """A principal type, a resource type, a record or the context: its attributes."""
 
-    kind: str  # principal | resource | context
+    kind: str  # principal | resource | context | record
     name: str
     attrs: tuple[AttrSpec, ...]
     actions: tuple[str, ...] = ()
@@ -71,6 +85,15 @@ class EntitySchema:
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.attrs)
+
+    @property
+    def sent(self) -> tuple[AttrSpec, ...]:
+        """The attributes a request carries (all but the stored ones)."""
+        return tuple(a for a in self.attrs if not a.stored)
+
+    @property
+    def stored(self) -> tuple[AttrSpec, ...]:
+        return tuple(a for a in self.attrs if a.stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +168,7 @@ class Schema:
     resources: dict[str, EntitySchema]
     context: EntitySchema | None
     roles: frozenset[str]
+    records: dict[str, EntitySchema] = field(default_factory=dict)
+
+    def entity(self, kind: str, name: str) -> EntitySchema | None:
+        return (self.principals if kind == "principal" else self.resources).get(name)

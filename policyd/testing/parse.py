@@ -10,7 +10,8 @@ import re
 from lark import Token, v_args
 
 from ..language.frontend import Frontend, Malformed
-from ..language.parser import ToAst
+from ..language.nodes import Name
+from ..language.parser import ToAst, nodes
 from . import nodes as t
 
 MAX_REPEAT = 10_000
@@ -52,10 +53,11 @@ class _TestAst(ToAst):
         return tuple(items)
 
     def attr_value(self, name, value):
-        return t.AttrValue(self.name_of(name), value, self.span_of(name))
+        key = json.loads(name.value) if name.type == "STRING" else name.value
+        return t.AttrValue(Name(key, self.span_of(name)), value, self.span_of(name))
 
     def attr_values(self, *values):
-        return tuple(v for v in values if v is not None)
+        return nodes(values)
 
     def entity_lit(self, kind, type_name, ident, attrs):
         return t.EntityLit(kind.value, self.name_of(type_name), json.loads(ident.value), attrs,
@@ -100,4 +102,4 @@ class _TestAst(ToAst):
         return t.After(self.seconds_of(duration), duration.value, self.span_of(kw))
 
     def test_decl(self, kw, name, *steps):
-        return t.TestDecl(json.loads(name.value), tuple(steps), self.span_of(kw))
+        return t.TestDecl(json.loads(name.value), nodes(steps), self.span_of(kw))
