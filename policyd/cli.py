@@ -65,7 +65,7 @@ def cmd_check(args) -> int:
     if args.format == "json":
         sets, diagnostics = [], []
         for src, suite, exc in results:
-            found = exc.diagnostics if exc else list(suite.policy_set.warnings)
+            found = exc.diagnostics if exc else [*suite.policy_set.warnings, *suite.warnings]
             diagnostics.extend(d.to_dict() for d in found)
             sets.append({"path": str(src.root), "ok": exc is None,
                          "policy_version": suite.policy_set.version if suite else None,
@@ -82,15 +82,16 @@ def cmd_check(args) -> int:
             _print_policy_error(exc)
             continue
         ps = suite.policy_set
-        for w in ps.warnings:
-            print(w.render(ps.sources), file=sys.stderr)
+        for w in (*ps.warnings, *suite.warnings):
+            print(w.render(suite.sources), file=sys.stderr)
         rules = sum(len(r) for r in ps.rules.values())
         where = f"{src.root}: " if len(results) > 1 else ""
         files = f"{_count(len(ps.sources) + len(suite.test_files), 'file')} loaded " \
             f"({len(ps.sources)} policy, {len(suite.test_files)} test)"
         print(f"ok: {where}{files}, "
               f"{_count(len(ps.schema.resources), 'resource type')}, {_count(rules, 'rule')}, "
-              f"{_count(len(suite.tests), 'test')}, {_count(len(ps.warnings), 'warning')} "
+              f"{_count(len(suite.tests), 'test')}, "
+              f"{_count(len(ps.warnings) + len(suite.warnings), 'warning')} "
               f"({ps.version})")
     return EXIT_POLICY if failed else EXIT_OK
 

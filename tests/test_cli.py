@@ -76,7 +76,7 @@ def test_eval_explain_and_lists(capsys, tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     ("{not json", "is not valid JSON"),
-    ('{"principal": {"type": "User", "id": "a"}}', "action: Field required"),
+    ('{"principal": {"type": "User", "id": "a"}}', "the request needs `resource`"),
     ('"read"', "a request must be an object"),
 ])
 def test_eval_bad_requests_are_usage_errors(capsys, tmp_path, content, message):

@@ -113,8 +113,8 @@ def test_reflection_answers_both_versions(served, version):
 
 
 BAD = [
-    ("missing principal", lambda r: r.pop("principal"), "principal: Field required"),
-    ("missing resource", lambda r: r.pop("resource"), "resource: Field required"),
+    ("missing principal", lambda r: r.pop("principal"), "the request needs `principal`"),
+    ("missing resource", lambda r: r.pop("resource"), "the request needs `resource`"),
     ("wrong attribute type", lambda r: r["principal"]["attrs"].update(mfa="yes"),
      "principal.attrs.mfa: expected a bool"),
     ("undeclared attribute", lambda r: r["resource"]["attrs"].update(hacked=True),

@@ -12,14 +12,19 @@ from pathlib import Path
 from ..language import check_sources
 from ..language.checked import CheckedSet
 from ..language.codegen import generate
+from ..language.diagnostics import PolicyError
 from ..language.sources import Snapshot, read_snapshot, version_of
 from . import runtime
+from .entities import build as build_entities
 from .policyset import DEFAULT_MAX_STRING_BYTES, PolicySet
 
 
 def compile_checked(checked: CheckedSet, name: str,
                     max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
-                    snapshot: Snapshot | None = None) -> PolicySet:
+                    snapshot: Snapshot | None = None,
+                    data: dict[str, str] | None = None) -> PolicySet:
+    """The generated module compiled, and the set's entity data checked against it."""
+    data = (snapshot.data if snapshot is not None else {}) if data is None else data
     gen = generate(checked, name, max_string_bytes)
     code = compile(gen.source, f"<policyd {name}>", "exec")
     namespace: dict = {"__builtins__": dict(runtime.BUILTINS), "_rt": runtime}
@@ -30,21 +35,29 @@ def compile_checked(checked: CheckedSet, name: str,
     limiters: dict[str, dict] = {rtype: {} for rtype in checked.resources}
     for (rtype, action), fn in gen.limiters.items():
         limiters[rtype][action] = namespace[fn]
+    validators = {k: namespace[v] for k, v in gen.validators.items()}
+    schema = checked.schema()
+    entities, problems = build_entities(data, schema, validators, max_string_bytes,
+                                        lambda: 0.0)
+    if problems:
+        raise PolicyError(problems, {**checked.sources, **data})
     return PolicySet(
         name=name,
         version=checked.version,
-        schema=checked.schema(),
+        schema=schema,
         rules={r: tuple(rule.info() for rule in rules) for r, rules in checked.rules.items()},
         sources=checked.sources,
         warnings=checked.warnings,
         generated=gen,
-        validators={k: namespace[v] for k, v in gen.validators.items()},
+        validators=validators,
+        entities=entities,
         deciders=deciders,
         limiters=limiters,
         show={k: namespace[v] for k, v in gen.visibility.items()},
         write={k: namespace[v] for k, v in gen.writable.items()},
         fields={r: ("id",) + s.fields for r, s in checked.resources.items()},
         max_string_bytes=max_string_bytes,
+        role_attrs=checked.role_attrs,
         snapshot=snapshot,
         namespace=namespace,
     )
@@ -52,18 +65,20 @@ def compile_checked(checked: CheckedSet, name: str,
 
 def compile_sources(sources: dict[str, str], name: str, version: str,
                     max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
-                    snapshot: Snapshot | None = None) -> PolicySet:
+                    snapshot: Snapshot | None = None,
+                    data: dict[str, str] | None = None) -> PolicySet:
     """Parse every file (reporting every syntax error), check, generate and compile."""
-    return compile_checked(check_sources(sources, version), name, max_string_bytes, snapshot)
+    return compile_checked(check_sources(sources, version), name, max_string_bytes, snapshot,
+                           data)
 
 
-def compile_path(path: str | Path, max_string_bytes: int = DEFAULT_MAX_STRING_BYTES
-                 ) -> PolicySet:
-    """A set from disk; the snapshot it was read from rides along, so a reload can tell
-    whether the files changed while they were compiled."""
-    snap = read_snapshot(path)
-    return compile_sources(snap.sources, str(path), version_of(snap.sources, path),
-                           max_string_bytes, snap)
+def compile_path(path: str | Path, max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
+                 data: tuple[str | Path, ...] | list = ()) -> PolicySet:
+    """A set from disk, with its entity data (files in the set and at each `data` path);
+    the snapshot it was read from rides along, so a reload can tell whether the files
+    changed while they were compiled."""
+    snap = read_snapshot(path, data_paths=tuple(data))
+    return compile_sources(snap.sources, str(path), snap.version, max_string_bytes, snap)
 
 
 def compile_text(text: str, name: str = "<policy>",

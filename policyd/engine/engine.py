@@ -37,6 +37,20 @@ def _over(max_bytes: int, *texts: str) -> bool:
     return any(utf8_len(t) > max_bytes for t in texts)
 
 
+def role_names_in(P: dict, roles, role_attrs: tuple[str, ...]) -> set[str]:
+    """Every role name a principal holds: `roles` and the attributes `is` tests read
+    (a set of names, or a map of them: workspace -> roles)."""
+    names = set(roles or ())
+    for attr in role_attrs:
+        value = P.get(attr)
+        if isinstance(value, dict):
+            for held in value.values():
+                names.update(held)
+        elif value:
+            names.update(value)
+    return names
+
+
 def unknown_roles(roles, role_names: frozenset) -> FrozenList:
     return FrozenList(f"unknown_role:{r}" for r in sorted(set(roles) - role_names))
 
@@ -157,6 +171,11 @@ class Engine:
                 raise ValueError
         except Exception:
             raise RequestError(self._problem(state, request)) from None
+        if state.entities is not None:  # stored attributes from the set's entity data
+            found = state.entities.attach(ptype, pid, P, rtype, rid, R)
+            if type(found) is str:
+                return self._plain(state.ps, found, EMPTY)
+            P, R = found
         decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
         if R is not None:
             limiter = state.ps.limiters[rtype].get(action)
@@ -206,6 +225,12 @@ class Engine:
                 raise RequestError(problem if shared is None else f"items[{index}]: {problem}"
                                    ) from None
             pid, P, C, ptype = shared
+            if state.entities is not None:
+                found = state.entities.attach(ptype, pid, P, rtype, rid, R)
+                if type(found) is str:
+                    out.extend(self._plain(ps, found, EMPTY) for _ in actions)
+                    continue
+                P, R = found
             limiters = ps.limiters.get(rtype, {})
             for action in actions:
                 decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf,
@@ -301,6 +326,8 @@ class Engine:
         ps = state.ps
         try:
             roles = P.get("roles")
+            if state.role_attrs:
+                roles = role_names_in(P, roles, state.role_attrs)
             warnings = EMPTY if not roles or state.role_names.issuperset(roles) else \
                 unknown_roles(roles, state.role_names)
             if R is None:
@@ -376,6 +403,11 @@ class Engine:
             raise RequestError(self._problem(state, request)) from None
         if R is None or action not in state.ps.deciders[rtype]:
             return []  # the inventory step decides: no rule is evaluated
+        if state.entities is not None:
+            found = state.entities.attach(ptype, pid, P, rtype, rid, R)
+            if type(found) is str:
+                return []
+            P, R = found
         return [rule.name for rule in state.ps.held((pid, P, rtype, rid, R, C, ptype, action))]
 
     @staticmethod

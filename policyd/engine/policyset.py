@@ -9,12 +9,13 @@ the checker's IR.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..language.codegen import ALLOW_BITS, Generated
 from ..language.diagnostics import Diagnostic
 from ..language.schema import RuleInfo, Schema
 from ..language.sources import Snapshot
+from .entities import EntityData
 
 ALLOW_MASK = (1 << ALLOW_BITS) - 1
 DEFAULT_MAX_STRING_BYTES = 4096
@@ -38,6 +39,8 @@ class PolicySet:
     write: dict  # type -> function
     fields: dict  # type -> ("id", *attributes): bit i is fields[i]
     max_string_bytes: int = DEFAULT_MAX_STRING_BYTES
+    role_attrs: tuple[str, ...] = ()  # principal attributes besides `roles` holding roles
+    entities: EntityData = field(default_factory=EntityData, repr=False, compare=False)
     snapshot: Snapshot | None = field(default=None, repr=False, compare=False)
     namespace: dict = field(default_factory=dict, repr=False, compare=False)
     visible_cache: dict = field(default_factory=dict, repr=False, compare=False)
@@ -49,6 +52,18 @@ class PolicySet:
         code = compile(self.generated.explain_source, f"<policyd {self.name} explain>", "exec")
         exec(code, self.namespace)  # same origin and rules as the main module
         return {k: self.namespace[v] for k, v in self.generated.conditions.items()}
+
+    def with_entities(self, extra: dict[tuple[str, str, str], dict]) -> PolicySet:
+        """This set with more entity data, keyed (kind, type, id) with converted stored
+        attributes (what the test runner gives a test whose fixtures set stored ones)."""
+        tables = {"principal": dict(self.entities.principals),
+                  "resource": dict(self.entities.resources)}
+        for (kind, rtype, eid), attrs in extra.items():
+            t = tables[kind].get(rtype)
+            if t is not None:
+                tables[kind][rtype] = replace(t, rows={**t.rows, eid: attrs})
+        return replace(self, entities=EntityData(tables["principal"], tables["resource"]),
+                       visible_cache={})
 
     @property
     def source(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .entities import EntityData
 from .policyset import PolicySet
 from .records import RecordBuilder
 
@@ -25,6 +26,8 @@ class Installed:
     records: RecordBuilder
     short: int  # a string of at most this many characters is within max_bytes
     max_bytes: int
+    entities: EntityData | None  # None: no type has stored attributes
+    role_attrs: tuple[str, ...]  # principal attributes besides `roles` that hold roles
 
     @classmethod
     def of(cls, ps: PolicySet, log_attributes: bool = False) -> Installed:
@@ -41,4 +44,8 @@ class Installed:
             records=RecordBuilder(schema, log_attributes),
             short=ps.max_string_bytes // 4,
             max_bytes=ps.max_string_bytes,
+            entities=ps.entities if any(s.stored for s in (*schema.principals.values(),
+                                                            *schema.resources.values()))
+            else None,
+            role_attrs=ps.role_attrs,
         )

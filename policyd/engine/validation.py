@@ -1,15 +1,24 @@
-"""Explains why a request failed the generated validators, naming the attribute and
-the expected type. Runs only after the fast path has already refused a request."""
+"""Explains why a request (or an entity data entry) does not fit the declarations: the
+first problem, named by its whole path (`resource.attrs.project.members`) with the
+expected type, in policyd's own words. Runs only after the generated validators have
+refused something, so it may be thorough rather than fast."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from .. import values
-from ..language.schema import IP, NUMBER, STRING, TIME, EntitySchema, Schema, is_set
-from .models import CheckRequest
+from ..language.schema import (
+    IP,
+    NUMBER,
+    STRING,
+    TIME,
+    EntitySchema,
+    Schema,
+    is_map,
+    is_set,
+    map_value,
+)
 from .runtime import SEQUENCES
 
 _EXPECTED = {
@@ -21,6 +30,8 @@ _EXPECTED = {
     "set<string>": "a set<string> (a list of strings)",
     "set<number>": "a set<number> (a list of numbers)",
 }
+REQUEST_KEYS = ("principal", "action", "resource", "context", "write_fields", "dry_run")
+ENTITY_KEYS = ("type", "id", "attrs")
 
 
 def _shown(value: Any) -> str:
@@ -28,129 +39,175 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
     return {bool: "bool", str: "string", int: "number", float: "number", list: "list",
             dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _too_long(value: str, max_bytes: int) -> str | None:
-    size = values.utf8_len(value)
-    return f"is {size} bytes long, over the limit of {max_bytes} (--max-string-bytes)" \
-        if size > max_bytes else None
+class Explainer:
+    """The first problem of a value, an entity's attributes, or a whole request."""
 
+    def __init__(self, schema: Schema, max_bytes: int):
+        self.schema, self.max_bytes = schema, max_bytes
 
-def value_problem(spec_type: str, value: Any, max_bytes: int) -> str | None:
-    """Why `value` is not of `spec_type`, or None if it is."""
-    if spec_type == STRING and type(value) is str:
-        return _too_long(value, max_bytes)
-    if spec_type == "bool" and type(value) is bool:
-        return None
-    if spec_type == NUMBER and values.is_number(value):
-        return None
-    if spec_type in (IP, TIME) and type(value) is str:
-        try:
-            (values.parse_ip if spec_type == IP else values.parse_time)(value)
+    def _too_long(self, value: str) -> str | None:
+        size = values.utf8_len(value)
+        return f"is {size} bytes long, over the limit of {self.max_bytes} " \
+            "(--max-string-bytes)" if size > self.max_bytes else None
+
+    def value(self, where: str, t: str, value: Any) -> str | None:
+        """`where` and why `value` is not a `t`, or None if it is."""
+        if t == STRING and type(value) is str:
+            problem = self._too_long(value)
+            return f"{where} {problem}" if problem else None
+        if t == "bool" and type(value) is bool or t == NUMBER and values.is_number(value):
             return None
-        except ValueError as exc:
-            return f"expected {_EXPECTED[spec_type]}, found {_shown(value)} ({exc})"
-    if is_set(spec_type) and type(value) in SEQUENCES:
-        elem = spec_type[4:-1]
-        for item in value:
-            problem = value_problem(elem, item, max_bytes)
-            if problem is not None and type(item) is str and elem == STRING:
-                return f"an item {problem}"
-            if problem is not None:
-                return f"expected {_EXPECTED[spec_type]}, found an item {_shown(item)}"
+        if t in (IP, TIME) and type(value) is str:
+            try:
+                (values.parse_ip if t == IP else values.parse_time)(value)
+                return None
+            except ValueError as exc:
+                return f"{where}: expected {_EXPECTED[t]}, found {_shown(value)} ({exc})"
+        if is_set(t) and type(value) in SEQUENCES:
+            for i, item in enumerate(value):
+                problem = self.value(f"{where}[{i}]", t[4:-1], item)
+                if problem:
+                    return problem
+            return None
+        if is_map(t) and type(value) is dict:
+            for key, item in value.items():
+                if type(key) is not str:
+                    return f"{where}: map keys are strings, found {kind(key)} {_shown(key)}"
+                problem = self._too_long(key) and f"{where}: a key {self._too_long(key)}" or \
+                    self.value(f"{where}.{key}", map_value(t), item)
+                if problem:
+                    return problem
+            return None
+        record = self.schema.records.get(t)
+        if record is not None and type(value) is dict:
+            return self.attrs(where, record, value)
+        if t == NUMBER and type(value) is float:
+            return f"{where}: expected a finite number, found {value!r}"
+        expected = _EXPECTED.get(t) or (f"a {t} (an object)" if record or is_map(t) else t)
+        return f"{where}: expected {expected}, found {kind(value)} {_shown(value)}"
+
+    def attrs(self, where: str, schema: EntitySchema, attrs: Any, supplied=(),
+              stored: bool = False) -> str | None:
+        """Exactly the declared attributes a request sends (or, with `stored`, that entity
+        data holds), each of its type; `supplied` ones may be left out."""
+        if not isinstance(attrs, dict):
+            return f"{where} must be an object, found {kind(attrs)}"
+        specs = schema.by_name
+        for key in attrs:
+            spec = specs.get(key)
+            if spec is None:
+                owner = "in context" if schema.kind == "context" else \
+                    f"on {schema.kind} {schema.name}"
+                return f"{where}.{key} is not declared {owner}"
+            if spec.stored and not stored:
+                return (f"{where}.{key} is stored: it comes from the policy set's entity "
+                        "data, never from the request")
+            if stored and not spec.stored:
+                return f"{where}.{key} is not a stored attribute of {schema.kind} {schema.name}"
+        for spec in schema.attrs:
+            if spec.stored != stored:
+                continue
+            if spec.name not in attrs:
+                if not spec.optional and not stored and spec.name not in supplied:
+                    return f"{where}.{spec.name} is required ({spec.type})"
+                continue
+            problem = self.value(f"{where}.{spec.name}", spec.type, attrs[spec.name])
+            if problem:
+                return problem
         return None
-    if spec_type == NUMBER and type(value) is float:
-        return f"expected a finite number, found {value!r}"
-    return f"expected {_EXPECTED.get(spec_type, spec_type)}, found {_kind(value)} {_shown(value)}"
 
-
-def attrs_problem(where: str, schema: EntitySchema, attrs: Any, max_bytes: int,
-                  supplied=()) -> str | None:
-    if not isinstance(attrs, dict):
-        return f"{where} must be an object, found {_kind(attrs)}"
-    specs = schema.by_name
-    for key in attrs:
-        if key not in specs:
-            return (f"{where}.{key} is not declared on {schema.kind} {schema.name}"
-                    if schema.kind != "context" else f"{where}.{key} is not declared in context")
-    for spec in schema.attrs:
-        if spec.name not in attrs:
-            if not spec.optional and spec.name not in supplied:
-                return f"{where}.{spec.name} is required ({spec.type})"
-            continue
-        problem = value_problem(spec.type, attrs[spec.name], max_bytes)
+    def request(self, request: Any) -> str:
+        """The first problem with a request, in the order a reader would look for it."""
+        problem = self._envelope(request)
         if problem:
-            return f"{where}.{spec.name}{' ' if problem.startswith('is ') else ': '}{problem}"
-    return None
+            return problem
+        s = self.schema
+        p = request["principal"]
+        schema = s.principals.get(p["type"])
+        if schema is None:
+            declared = ", ".join(s.principals) or "none"
+            return f"principal.type: unknown principal type {p['type']!r} (declared: {declared})"
+        problem = self.attrs("principal.attrs", schema, p.get("attrs", {}))
+        if problem:
+            return problem
+        context = request.get("context")
+        if s.context is None:
+            if context:
+                return f"context.{next(iter(context))} is not declared (the set has no context)"
+        else:
+            supplied = tuple(a.name for a in s.context.attrs if a.name == "time" and a.type == TIME)
+            problem = self.attrs("context", s.context, context or {}, supplied)
+            if problem:
+                return problem
+        res = s.resources.get(request["resource"]["type"])
+        if res is not None:
+            problem = self.attrs("resource.attrs", res, request["resource"].get("attrs", {}))
+            if problem:
+                return problem
+        return "invalid request"
 
+    def _envelope(self, request: Any) -> str | None:
+        if not isinstance(request, dict):
+            return f"a request must be an object, found {kind(request)}"
+        for key in request:
+            if key not in REQUEST_KEYS:
+                hint = " (attributes belong under principal.attrs or resource.attrs)" \
+                    if key != "attrs" else ""
+                return f"`{key}` is not part of a request; it has " \
+                    f"{', '.join(REQUEST_KEYS)}{hint}"
+        for part in ("principal", "resource"):
+            problem = self._entity(part, request.get(part))
+            if problem:
+                return problem
+        action = request.get("action")
+        if type(action) is not str:
+            return "action: expected the action's name as a string, found " + \
+                ("nothing" if "action" not in request else kind(action))
+        if self._too_long(action):
+            return f"action {self._too_long(action)}"
+        if type(request.get("context", {})) is not dict:
+            return f"context must be an object, found {kind(request['context'])}"
+        fields = request.get("write_fields", [])
+        if type(fields) is not list or any(type(f) is not str for f in fields):
+            return "write_fields: expected a list of field names (strings)"
+        for f in fields:
+            if self._too_long(f):
+                return f"write_fields: a field name {self._too_long(f)}"
+        if type(request.get("dry_run", False)) is not bool:
+            return f"dry_run: expected a bool, found {kind(request['dry_run'])}"
+        return None
 
-def _envelope_problem(request: dict, max_bytes: int) -> str | None:
-    """Ids present and not empty; every name and id within the string limit."""
-    for part in ("principal", "resource"):
-        entity = request[part]
+    def _entity(self, part: str, entity: Any) -> str | None:
+        if entity is None:
+            return f"the request needs `{part}`: an object with type, id and attrs"
+        if type(entity) is not dict:
+            return f"{part} must be an object with type, id and attrs, found {kind(entity)}"
+        for key in entity:
+            if key not in ENTITY_KEYS:
+                return f"{part}.{key} is not part of an entity (type, id, attrs); " \
+                    f"attributes belong under {part}.attrs"
+        for key in ("type", "id"):
+            if type(entity.get(key)) is not str:
+                found = "nothing" if key not in entity else kind(entity[key])
+                return f"{part}.{key}: expected a string, found {found}"
+            if self._too_long(entity[key]):
+                return f"{part}.{key} {self._too_long(entity[key])}"
         if entity["id"] == "":
             return f"{part}.id must not be empty"
-        for key in ("type", "id"):
-            problem = _too_long(entity[key], max_bytes)
-            if problem:
-                return f"{part}.{key} {problem}"
-    problem = _too_long(request["action"], max_bytes)
-    if problem:
-        return f"action {problem}"
-    for field in request.get("write_fields") or ():
-        problem = _too_long(field, max_bytes)
-        if problem:
-            return f"write_fields: a field name {problem}"
-    return None
-
-
-def explain(schema: Schema, request: Any, max_bytes: int) -> str:
-    """The first problem with a request, in the order a reader would look for it."""
-    if not isinstance(request, dict):
-        return f"a request must be an object, found {_kind(request)}"
-    try:
-        req = CheckRequest.model_validate(request)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "request"
-        return f"{where}: {err['msg']}"
-    problem = _envelope_problem(request, max_bytes)
-    if problem:
-        return problem
-    cs = schema
-    schema = cs.principals.get(req.principal.type)
-    if schema is None:
-        declared = ", ".join(cs.principals) or "none"
-        return f"principal.type: unknown principal type {req.principal.type!r} (declared: {declared})"
-    problem = attrs_problem("principal.attrs", schema, request["principal"].get("attrs", {}),
-                            max_bytes)
-    if problem:
-        return problem
-    if cs.context is None:
-        if req.context:
-            return f"context.{next(iter(req.context))} is not declared (the set has no context)"
-    else:
-        supplied = tuple(a.name for a in cs.context.attrs if a.name == "time" and a.type == TIME)
-        problem = attrs_problem("context", cs.context, request.get("context", {}), max_bytes,
-                                supplied)
-        if problem:
-            return problem
-    res = cs.resources.get(req.resource.type)
-    if res is not None:
-        problem = attrs_problem("resource.attrs", res, request["resource"].get("attrs", {}),
-                                max_bytes)
-        if problem:
-            return problem
-    return "invalid request"
+        if type(entity.get("attrs", {})) is not dict:
+            return f"{part}.attrs must be an object, found {kind(entity['attrs'])}"
+        return None
 
 
 def explain_request(schema: Schema, request: Any, max_bytes: int) -> str:
     """Why the fast path refused a request; best effort, the refusal is not."""
     try:
-        return explain(schema, request, max_bytes)
+        return Explainer(schema, max_bytes).request(request)
     except RecursionError:
         return "the request is nested too deeply"
     except Exception:

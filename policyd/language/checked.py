@@ -93,6 +93,7 @@ class CheckedSet:
     warnings: tuple = field(default=())
     constants: dict[str, Const] = field(default_factory=dict)  # test fixtures may name them
     records: dict[str, EntitySchema] = field(default_factory=dict)
+    role_attrs: tuple[str, ...] = ()  # principal attributes besides `roles` holding role names
 
     def schema(self) -> Schema:
         return Schema(self.principals, self.resources, self.context, frozenset(self.roles),

@@ -32,6 +32,7 @@ class Checker(DeclarationChecks):
         self.context: EntitySchema | None = None
         self.roles = RoleGraph({})
         self.records: dict[str, EntitySchema] = {}
+        self.role_attrs: set[str] = set()  # principal attributes `is` tests read
         self.constants: dict[str, Const] = {}
 
     def report(self, d: Diagnostic) -> None:
@@ -51,7 +52,7 @@ class Checker(DeclarationChecks):
         rules = self.check_policies()
         checked = CheckedSet(self.principals, self.resources, self.context, self.roles, rules,
                              self.sources, self.version, constants=self.constants,
-                             records=self.records)
+                             records=self.records, role_attrs=tuple(sorted(self.role_attrs)))
         self.diags.extend(lint(checked, self.decls(n.PolicyDecl)))
         if any(d.is_error for d in self.diags):
             raise PolicyError(self.diags, self.sources)
@@ -148,7 +149,7 @@ class Checker(DeclarationChecks):
 
     def policy(self, p: n.PolicyDecl, res: EntitySchema) -> list[CheckedRule]:
         scope = Scope(self.principals, res, self.context, self.roles, self.constants, self.report,
-                      records=self.records)
+                      records=self.records, role_attrs=self.role_attrs)
         out, labels = [], {}
         for index, rule in enumerate(p.rules, 1):
             if rule.label is not None:

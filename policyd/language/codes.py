@@ -90,11 +90,18 @@ CODES: dict[str, str] = {
     "E426": "unknown rule or reason in `by` (with a hint for unquoted `POLICY#N`)",
     "E427": "a reason that the expected decision can never give, or a rule of another type",
     "E428": "a fixture with an empty id",
+    "E501": "an entity data file that is not valid JSON (or not a list, for .data.json)",
+    "E502": "an entity data entry that is not an object with type, id and attrs",
+    "E503": "an entity data entry for an undeclared type",
+    "E504": "an entity data entry whose type is both a principal and a resource type, without `kind`",
+    "E505": "an entity data attribute that is not stored, undeclared, or of the wrong type",
+    "E506": "the same (type, id) given twice in entity data",
     "W201": "an `allow` with no condition at all (`when true` states the intent)",
     "W202": "an `allow` of a write-like action on an owned type that tests neither ownership nor a role (BOLA smell)",
     "W203": "a resource type with no `show` rule (every field visible)",
     "W204": "a resource type that no rule allows anything on",
     "W205": "an `allow` that an unconditional `deny` makes unreachable",
+    "W206": "a test fixture holding a role name that no `role` declares",
 }
 
 

@@ -296,7 +296,8 @@ class ExprChecker(OperatorChecks):
         """Remember principal attributes that hold role names (unknown-role warnings)."""
         base = subject.args[0] if isinstance(subject, Op) and subject.op == "index_or_empty" \
             else subject
-        if isinstance(base, Read) and base.entity == "principal" and len(base.path) == 1:
+        if isinstance(base, Read) and base.entity == "principal" and len(base.path) == 1 \
+                and base.path[0] != "roles":
             self.s.role_attrs.add(base.path[0])
 
     def _owns(self, e: n.Owns, facts) -> IR:

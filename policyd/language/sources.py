@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, PolicyError
 
 POLICY_SUFFIX = ".policy"
 TEST_SUFFIX = ".test.policy"
+DATA_SUFFIXES = (".data.json", ".data.jsonl")  # entity data: stored attributes
 
 Identity = tuple[int, int, str]  # size, mtime in ns, sha256 of the bytes read
 
@@ -74,8 +75,29 @@ class Snapshot:
     """The text of every file of a set, with the identity each had when it was read."""
 
     root: Path
-    sources: dict[str, str]
+    sources: dict[str, str]  # policy (and with include_tests, test) files
     identities: dict[str, Identity]
+    data: dict[str, str] = field(default_factory=dict)  # entity data files
+    data_paths: tuple[str, ...] = ()  # --data paths outside the set
+
+    @property
+    def version(self) -> str:
+        return version_of(self.sources, self.root, self.data)
+
+
+def data_files(root: str | Path, extra: tuple[str | Path, ...] = ()) -> list[Path]:
+    """Entity data files inside the set (a directory) and at each extra path."""
+    out: list[Path] = []
+    for place in (Path(root), *map(Path, extra)):
+        if place.is_file() and (place.name.endswith(DATA_SUFFIXES)
+                                or place != Path(root) and place.suffix in (".json", ".jsonl")):
+            out.append(place)
+        elif place.is_dir():
+            out.extend(sorted(p for p in _walk(place) if p.name.endswith(DATA_SUFFIXES)))
+        elif place != Path(root):
+            raise PolicyError([Diagnostic.for_path(str(place), "E000",
+                                                   f"no such data file or directory: {place}")])
+    return list(dict.fromkeys(out))
 
 
 def _identity(path: Path, data: bytes) -> Identity:
@@ -83,29 +105,32 @@ def _identity(path: Path, data: bytes) -> Identity:
     return (st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest())
 
 
-def read_snapshot(path: str | Path, include_tests: bool = False) -> Snapshot:
+def read_snapshot(path: str | Path, include_tests: bool = False,
+                  data_paths: tuple[str | Path, ...] = ()) -> Snapshot:
     """Read every file; a file whose size or mtime moved while it was read is read again
     (a few times), so a snapshot never holds a file's half-written state as its own."""
     root = Path(path)
     sources: dict[str, str] = {}
+    data: dict[str, str] = {}
     identities: dict[str, Identity] = {}
-    for file in policy_files(root, include_tests):
+    policies = policy_files(root, include_tests)
+    for file in policies + data_files(root, data_paths):
         for _attempt in range(5):
             try:
                 before = file.stat()
-                data = file.read_bytes()
-                ident = _identity(file, data)
+                raw = file.read_bytes()
+                ident = _identity(file, raw)
             except OSError as exc:
                 raise PolicyError([Diagnostic.for_path(str(file), "E000", f"cannot read "
                                                        f"{file}: {exc.strerror or exc}")]
                                   ) from None
-            if (before.st_size, before.st_mtime_ns) == ident[:2] and len(data) == ident[0]:
+            if (before.st_size, before.st_mtime_ns) == ident[:2] and len(raw) == ident[0]:
                 break
         else:
             raise PolicyError([Diagnostic.for_path(str(file), "E000", f"{file} kept changing "
                                                    "while it was read")])
         try:
-            sources[str(file)] = data.decode("utf-8")
+            (sources if file in policies else data)[str(file)] = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PolicyError([Diagnostic.for_path(str(file), "E000", f"cannot read {file}: "
                                                    f"not UTF-8 ({exc.reason} at byte "
@@ -114,14 +139,15 @@ def read_snapshot(path: str | Path, include_tests: bool = False) -> Snapshot:
     if not sources:
         raise PolicyError([Diagnostic.for_path(str(root), "E000",
                                                f"no .policy files under {root}")])
-    return Snapshot(root, sources, identities)
+    return Snapshot(root, sources, identities, data, tuple(map(str, data_paths)))
 
 
 def unchanged(snapshot: Snapshot, include_tests: bool = False) -> bool:
     """True when the set on disk is still exactly the snapshot: the same files, each with
     the same size, mtime and content hash (checked after compiling, before installing)."""
     try:
-        files = [str(f) for f in policy_files(snapshot.root, include_tests)]
+        files = [str(f) for f in policy_files(snapshot.root, include_tests)
+                 + data_files(snapshot.root, snapshot.data_paths)]
         if files != list(snapshot.identities):
             return False
         for name in files:
@@ -137,11 +163,15 @@ def read_sources(path: str | Path, include_tests: bool = False) -> dict[str, str
     return read_snapshot(path, include_tests).sources
 
 
-def version_of(sources: dict[str, str], root: str | Path | None = None) -> str:
-    """A digest of the set's source: contents and names relative to the set's root."""
+def version_of(sources: dict[str, str], root: str | Path | None = None,
+               data: dict[str, str] | None = None) -> str:
+    """A digest of the set's source and entity data: contents and names relative to the
+    set's root (data outside the set by file name)."""
     h = hashlib.sha256()
     base = Path(root) if root is not None and Path(root).is_dir() else None
-    for path in sorted(sources):
-        name = str(Path(path).relative_to(base)) if base else Path(path).name
-        h.update(name.encode() + b"\0" + sources[path].encode() + b"\0")
+    every = {**sources, **(data or {})}
+    for path in sorted(every):
+        inside = base is not None and Path(path).is_relative_to(base)
+        name = str(Path(path).relative_to(base)) if inside else Path(path).name
+        h.update(name.encode() + b"\0" + every[path].encode() + b"\0")
     return "sha256:" + h.hexdigest()[:16]

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..language.checked import CheckedSet
-from ..language.diagnostics import Diagnostic, PolicyError, did_you_mean
+from ..language.diagnostics import WARNING, Diagnostic, PolicyError, did_you_mean
 from ..language.nodes import Name, Span
 from ..language.schema import TIME, EntitySchema
 from . import nodes as t
 from .plan import Advance, CheckedTest, Expectation
-from .values import literal, request_value, type_problem
+from .values import FAIL, fixture_value
 
 # reasons a decision can give besides rule names; True: only a denied decision gives it
 FIXED_REASONS = {"default_deny": True, "not_writable": True, "unknown_field": True,
@@ -31,8 +31,8 @@ class _Entity:
 class TestChecker:
     __test__ = False
 
-    def __init__(self, cs: CheckedSet):
-        self.cs = cs
+    def __init__(self, cs: CheckedSet, ps=None):
+        self.cs, self.ps = cs, ps
         self.diags: list[Diagnostic] = []
         self.fixtures: dict[str, _Entity | None] = {}
         self.fixture_spans: dict[str, Span] = {}
@@ -56,6 +56,7 @@ class TestChecker:
                 tests.append(self.test(test))
         if any(d.is_error for d in self.diags):
             raise PolicyError(self.diags)
+        self.warnings = tuple(sorted(self.diags, key=Diagnostic.sort_key))
         return tests
 
     # ---- fixtures and entities -------------------------------------------------------
@@ -92,8 +93,8 @@ class TestChecker:
         attrs = self.attrs(lit.attrs, schema)
         if attrs is None:
             return None
-        for spec in schema.attrs:
-            if spec.name not in attrs and not spec.optional and \
+        for spec in schema.attrs:  # a stored one may be left out: testing missing_data
+            if spec.name not in attrs and not spec.optional and not spec.stored and \
                     not (lit.kind == "context" and spec.name == "time" and spec.type == TIME):
                 self.error(lit.span, "E416", f"`{spec.name}` ({spec.type}) is required by "
                            f"{_describe(schema)}")
@@ -115,15 +116,25 @@ class TestChecker:
                            f"{_describe(schema)}", did_you_mean(key, specs))
                 ok = False
             else:
-                value = literal(av.value, self.cs.constants, self.diags.append)
-                problem = None if value is None else type_problem(spec.type, value)
-                if problem is not None:
-                    self.error(av.value.span, "E415", f"`{key}`: {problem[0]}", problem[1])
-                if value is None or problem is not None:
+                value = fixture_value(av.value, spec.type, self.cs, self.diags.append, key)
+                if value is FAIL:
                     ok = False
                 else:
-                    out[key] = request_value(value.value, value.type)
+                    out[key] = value
+                    if schema.kind == "principal" and (key == "roles" or
+                                                       key in self.cs.role_attrs):
+                        self.role_names(av.value, value)
         return out if ok else None
+
+    def role_names(self, expr, value) -> None:
+        """A misspelt role makes a deny test pass for the wrong reason: warn (W206)."""
+        held = [r for v in value.values() for r in v] if isinstance(value, dict) else value
+        for role in dict.fromkeys(held):
+            if role not in self.cs.roles:
+                self.diags.append(Diagnostic.at(
+                    expr.span, "W206", f"role `{role}` is not declared, so it grants nothing",
+                    did_you_mean(role, self.cs.roles) or "declare it with `role NAME`",
+                    WARNING))
 
     def given(self, g: t.Given, current: dict) -> None:
         named: set[str] = set()
@@ -182,7 +193,11 @@ class TestChecker:
         if any(current.get(k) is None for k in ("principal", "resource")) or \
                 ("context" in current and current["context"] is None):
             return None  # already reported
-        request = {"principal": current["principal"].part, "resource": current["resource"].part}
+        request, data = {}, {}
+        for kind in ("principal", "resource"):
+            request[kind], stored = self.split_stored(current[kind])
+            if stored is not None:
+                data[(kind, request[kind]["type"], request[kind]["id"])] = stored
         if self.cs.context is not None:
             ctx = current["context"].part if "context" in current else {}
             for spec in self.cs.context.attrs:
@@ -192,12 +207,27 @@ class TestChecker:
                                "give one with `given context { ... }` or a context fixture")
                     return None
             request["context"] = ctx
-        return request
+        return request, data
+
+    def split_stored(self, entity: _Entity) -> tuple[dict, dict | None]:
+        """(the request part, the stored attributes as entity data) of a fixture: stored
+        attributes never travel in requests."""
+        stored = {a.name for a in entity.schema.stored}
+        if not stored:
+            return entity.part, None
+        attrs = entity.part["attrs"]
+        sent = {k: v for k, v in attrs.items() if k not in stored}
+        held = {k: v for k, v in attrs.items() if k in stored}
+        if self.ps is None:  # checked only: nothing will run
+            return {**entity.part, "attrs": sent}, held
+        validator = self.ps.validators[f"data:{entity.kind}:{entity.schema.name}"]
+        return {**entity.part, "attrs": sent}, validator(held, lambda: 0.0)
 
     def expectation(self, step, current: dict) -> Expectation | None:
-        request = self.request(step, current)
-        if request is None:
+        found = self.request(step, current)
+        if found is None:
             return None
+        request, data = found
         res = current["resource"].schema
         where = step.span
         if isinstance(step, t.ExpectVisible):
@@ -206,7 +236,7 @@ class TestChecker:
             fields = tuple(dict.fromkeys(f.value for f in step.fields))
             text = f"expect visible {step.action.value}: {', '.join(fields)}"
             return Expectation(where.file, where.line, text, request, (step.action.value,),
-                               True, visible=fields) if ok else None
+                               True, visible=fields, data=data) if ok else None
         reasons = tuple(r.value for r in step.reasons)
         ok = self.actions(step.actions, res, reasons) & \
             self.fields(step.writing, res, "unknown_field" in reasons) & \
@@ -214,7 +244,7 @@ class TestChecker:
         return Expectation(where.file, where.line, _text(step), request,
                            tuple(a.value for a in step.actions), step.allowed,
                            tuple(f.value for f in step.writing), reasons,
-                           step.repeat) if ok else None
+                           step.repeat, data=data) if ok else None
 
     def actions(self, names: tuple[Name, ...], res: EntitySchema, reasons) -> bool:
         ok = True
@@ -282,6 +312,13 @@ def _text(step: t.ExpectDecision) -> str:
     return text + (f" x{step.repeat}" if step.repeat > 1 else "")
 
 
-def check_tests(cs: CheckedSet, files: Iterable[t.TestFile]) -> list[CheckedTest]:
-    """Every test of a set as a plan; raises PolicyError with every problem found."""
-    return TestChecker(cs).run(files)
+def check_tests(cs: CheckedSet, files: Iterable[t.TestFile], ps=None) -> list[CheckedTest]:
+    """Every test of a set as a plan; raises PolicyError with every problem found. `ps`,
+    the compiled set, converts fixtures' stored attributes into entity data."""
+    return TestChecker(cs, ps).run(files)
+
+
+def check_tests_and_warn(cs: CheckedSet, files, ps) -> tuple[list[CheckedTest], tuple]:
+    """The tests and the warnings about them (unknown roles in fixtures)."""
+    checker = TestChecker(cs, ps)
+    return checker.run(files), checker.warnings

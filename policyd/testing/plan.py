@@ -3,7 +3,7 @@ expectations about their decisions. Nothing here needs the policy text again."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Expectation:
     reasons: tuple[str, ...] = ()
     repeat: int = 1
     visible: tuple[str, ...] | None = None
+    data: dict = field(default_factory=dict)  # (kind, type, id) -> stored attributes
 
 
 @dataclass(frozen=True)

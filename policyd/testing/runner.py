@@ -90,6 +90,7 @@ class Runner:
     def __init__(self, ps: PolicySet, set_name: str = "", coverage: Coverage | None = None):
         self.set_name = set_name or ps.name
         self.clock = TestClock()
+        self.policy_set = ps
         self.engine = Engine(ps, clock=self.clock)
         self.coverage = coverage
 
@@ -117,6 +118,10 @@ class Runner:
                           FAILED if failure else PASSED, _time.perf_counter() - t0, failure)
 
     def expect(self, e: Expectation) -> Failure | None:
+        # stored attributes the fixtures set are this expectation's entity data
+        wanted = self.policy_set.with_entities(e.data) if e.data else self.policy_set
+        if self.engine.policy_set is not wanted:
+            self.engine.swap(wanted)
         for round_ in range(1, e.repeat + 1):
             for action in e.actions:
                 request = {**e.request, "action": action}

@@ -8,7 +8,7 @@ subdirectories are looked at the same way. So `policies/examples` is three sets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.compiler import compile_checked
@@ -16,8 +16,8 @@ from ..engine.policyset import PolicySet
 from ..language import check_sources, parse_each
 from ..language.checked import CheckedSet
 from ..language.diagnostics import Diagnostic, PolicyError
-from ..language.sources import POLICY_SUFFIX, TEST_SUFFIX, read_sources, version_of
-from .checker import check_tests
+from ..language.sources import POLICY_SUFFIX, TEST_SUFFIX, read_snapshot, version_of
+from .checker import check_tests_and_warn
 from .parse import parse_tests
 from .plan import CheckedTest
 
@@ -30,6 +30,7 @@ class NoSuchPath(ValueError):
 class SetSource:
     root: Path
     only: Path | None = None  # run only this test file's tests (fixtures come from all)
+    data: tuple[str, ...] = ()  # --data paths outside the set
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Suite:
     tests: tuple[CheckedTest, ...]
     test_files: tuple[str, ...]
     checked: CheckedSet  # what the tests were checked against (fixtures, editors)
+    warnings: tuple = ()  # about the tests (W206: an undeclared role in a fixture)
+    sources: dict = field(default_factory=dict)  # every file's text, for rendering
 
 
 def _visible(directory: Path) -> list[Path]:
@@ -88,27 +91,29 @@ def discover(path: str | Path) -> list[SetSource]:
 
 
 def load(source: SetSource) -> Suite:
-    """Compile the set and check its tests; PolicyError carries every problem of both."""
-    every = read_sources(source.root, include_tests=True)
-    tests = {k: v for k, v in every.items() if k.endswith(TEST_SUFFIX)}
-    policies = {k: v for k, v in every.items() if k not in tests}
+    """Compile the set with its entity data and check its tests; PolicyError carries every
+    problem of all of them."""
+    snap = read_snapshot(source.root, include_tests=True, data_paths=source.data)
+    every = {**snap.sources, **snap.data}
+    tests = {k: v for k, v in snap.sources.items() if k.endswith(TEST_SUFFIX)}
+    policies = {k: v for k, v in snap.sources.items() if k not in tests}
     name = str(source.root)
     parsed, errors = parse_each(tests, parse_tests)
     try:
         if not policies:
             raise PolicyError([Diagnostic.for_path(name, "E000",
                                                    f"no policy files under {name} (only tests)")])
-        checked_set = check_sources(policies, version_of(policies, source.root))
+        checked_set = check_sources(policies, version_of(policies, source.root, snap.data))
+        ps = compile_checked(checked_set, name, data=snap.data)
     except PolicyError as exc:
         raise PolicyError([*exc.diagnostics, *errors], every) from None
     if errors:
         raise PolicyError(errors, every)
     try:
-        checked = check_tests(checked_set, parsed)
+        checked, warnings = check_tests_and_warn(checked_set, parsed, ps)
     except PolicyError as exc:
         raise PolicyError(exc.diagnostics, every) from None
-    ps = compile_checked(checked_set, name)
     if source.only is not None:
         only = str(source.only)
         checked = [t for t in checked if Path(t.file) == Path(only)]
-    return Suite(name, ps, tuple(checked), tuple(tests), checked_set)
+    return Suite(name, ps, tuple(checked), tuple(tests), checked_set, warnings, every)

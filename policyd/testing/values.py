@@ -10,9 +10,9 @@ from typing import Any
 
 from ..language import nodes as n
 from ..language.checked import Const
-from ..language.diagnostics import Diagnostic
+from ..language.diagnostics import Diagnostic, did_you_mean
 from ..language.exprs import ExprChecker, Scope
-from ..language.schema import ERROR, IP, TIME, compatible, is_set
+from ..language.schema import ERROR, IP, TIME, compatible, is_map, is_set, map_value
 
 _LITERAL_FORMS = (n.Literal, n.SetLit, n.Call, n.Unary, n.ConstRef)
 
@@ -48,6 +48,52 @@ def _first_non_literal(expr: n.Expr) -> n.Expr | None:
     return None
 
 
+FAIL = object()  # fixture_value's answer for a value it reported
+
+
+def fixture_value(expr: n.Expr, declared: str, cs, report: Callable[[Diagnostic], None],
+                  where: str):
+    """A fixture attribute's value as a request carries it, checked against its declared
+    type (records and maps written as `{ ... }`), or FAIL after reporting why not."""
+    record = cs.records.get(declared)
+    if record is not None or is_map(declared):
+        if not isinstance(expr, n.RecordLit):
+            report(Diagnostic.at(expr.span, "E415", f"`{where}`: expected {declared}, "
+                                 "written `{ name: value, ... }`"))
+            return FAIL
+        out, ok = {}, True
+        for f in expr.fields:
+            if f.key in out:
+                report(Diagnostic.at(f.span, "E418", f"`{where}.{f.key}` is given twice"))
+                ok = False
+                continue
+            spec = record.by_name.get(f.key) if record is not None else None
+            if record is not None and spec is None:
+                report(Diagnostic.at(f.span, "E414", f"`{f.key}` is not declared on record "
+                                     f"{record.name}", did_you_mean(f.key, record.by_name)))
+                ok = False
+                continue
+            t = spec.type if spec is not None else map_value(declared)
+            value = fixture_value(f.value, t, cs, report, f"{where}.{f.key}")
+            if value is FAIL:
+                ok = False
+            else:
+                out[f.key] = value
+        for spec in record.attrs if record is not None else ():
+            if spec.name not in out and not spec.optional and ok:
+                report(Diagnostic.at(expr.span, "E416", f"`{where}.{spec.name}` ({spec.type}) "
+                                     f"is required by record {record.name}"))
+                ok = False
+        return out if ok else FAIL
+    value = literal(expr, cs.constants, report)
+    problem = None if value is None else type_problem(declared, value)
+    if problem is not None:
+        report(Diagnostic.at(expr.span, "E415", f"`{where}`: {problem[0]}", problem[1]))
+    if value is None or problem is not None:
+        return FAIL
+    return request_value(value.value, value.type)
+
+
 def type_problem(declared: str, value: Const) -> tuple[str, str | None] | None:
     """(message, hint) when a typed value does not fit the declared attribute type."""
     if compatible(declared, value.type):
@@ -76,3 +122,4 @@ def _ip_text(value: tuple[int, int, int]) -> str:
     if first == last:
         return str(cls(first))
     return next(ipaddress.summarize_address_range(cls(first), cls(last))).with_prefixlen
+
