@@ -51,7 +51,7 @@ def cmd_check(args) -> int:
 
     if _missing("check", args.path):
         return EXIT_POLICY
-    sources = discover(args.path)
+    sources = discover(args.path, args.data)
     if not sources:
         print(f"policyd check: no .policy files under {args.path}", file=sys.stderr)
         return EXIT_POLICY
@@ -86,8 +86,9 @@ def cmd_check(args) -> int:
             print(w.render(suite.sources), file=sys.stderr)
         rules = sum(len(r) for r in ps.rules.values())
         where = f"{src.root}: " if len(results) > 1 else ""
-        files = f"{_count(len(ps.sources) + len(suite.test_files), 'file')} loaded " \
-            f"({len(ps.sources)} policy, {len(suite.test_files)} test)"
+        data = len(suite.sources) - len(ps.sources) - len(suite.test_files)
+        files = f"{_count(len(suite.sources), 'file')} loaded ({len(ps.sources)} policy, " \
+            f"{len(suite.test_files)} test{f', {data} data' if data else ''})"
         print(f"ok: {where}{files}, "
               f"{_count(len(ps.schema.resources), 'resource type')}, {_count(rules, 'rule')}, "
               f"{_count(len(suite.tests), 'test')}, "
@@ -125,7 +126,7 @@ def cmd_eval(args) -> int:
     if _missing("eval", args.path):
         return EXIT_POLICY
     try:
-        engine = Engine.from_path(args.path)
+        engine = Engine.from_path(args.path, data=args.data)
     except PolicyError as exc:
         _print_policy_error(exc)
         return EXIT_POLICY
@@ -179,10 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("check", help="parse and check a policy set; print diagnostics")
     p.add_argument("path", help="a .policy file or a directory of them")
+    p.add_argument("--data", action="append", default=[], metavar="PATH",
+                   help="entity data outside the set: a .json/.jsonl file or a directory")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("test", help="run the policy tests (*.test.policy) of every set")
     p.add_argument("path", help="a set, a directory of sets, or one .test.policy file")
+    p.add_argument("--data", action="append", default=[], metavar="PATH",
+                   help="entity data outside the set: a .json/.jsonl file or a directory")
     p.add_argument("-k", dest="pattern", metavar="PATTERN",
                    help="run only tests whose name contains PATTERN (any case)")
     p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
@@ -194,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_test)
     p = sub.add_parser("eval", help="decide a request (JSON object, or a list of them)")
     p.add_argument("path", help="a .policy file or a directory of them")
+    p.add_argument("--data", action="append", default=[], metavar="PATH",
+                   help="entity data outside the set: a .json/.jsonl file or a directory")
     p.add_argument("request", help="request JSON file, or - for standard input")
     p.add_argument("--explain", action="store_true", help="list every rule that held")
     p.set_defaults(run=cmd_eval)
@@ -202,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_compile)
     p = sub.add_parser("serve", help="serve decisions over gRPC, reloading on edits")
     p.add_argument("path", help="a .policy file or a directory of them")
+    p.add_argument("--data", action="append", default=[], metavar="PATH",
+                   help="entity data outside the set: a .json/.jsonl file or a directory")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=50051)
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port")

@@ -17,6 +17,7 @@ from ..language.sources import Snapshot, read_snapshot, version_of
 from . import runtime
 from .entities import build as build_entities
 from .policyset import DEFAULT_MAX_STRING_BYTES, PolicySet
+from .routes import RouteTable
 
 
 def compile_checked(checked: CheckedSet, name: str,
@@ -58,6 +59,7 @@ def compile_checked(checked: CheckedSet, name: str,
         fields={r: ("id",) + s.fields for r, s in checked.resources.items()},
         max_string_bytes=max_string_bytes,
         role_attrs=checked.role_attrs,
+        routes=RouteTable(checked.routes),
         snapshot=snapshot,
         namespace=namespace,
     )

@@ -78,10 +78,11 @@ class Engine:
         self._install(policy_set)
 
     @classmethod
-    def from_path(cls, path: str | Path, **options) -> Engine:
-        """Compile a .policy file or a directory of them (raises PolicyError); `options`
-        are the constructor's (clock, rate_store, rate_failure, decision_sink, ...)."""
-        return cls(compile_path(path), **options)
+    def from_path(cls, path: str | Path, data=(), **options) -> Engine:
+        """Compile a .policy file or a directory of them (raises PolicyError), with entity
+        data files at the `data` paths too; `options` are the constructor's (clock,
+        rate_store, rate_failure, decision_sink, ...)."""
+        return cls(compile_path(path, data=tuple(data)), **options)
 
     @property
     def policy_set(self) -> PolicySet:

@@ -16,6 +16,7 @@ from ..language.diagnostics import Diagnostic
 from ..language.schema import RuleInfo, Schema
 from ..language.sources import Snapshot
 from .entities import EntityData
+from .routes import RouteTable
 
 ALLOW_MASK = (1 << ALLOW_BITS) - 1
 DEFAULT_MAX_STRING_BYTES = 4096
@@ -40,6 +41,7 @@ class PolicySet:
     fields: dict  # type -> ("id", *attributes): bit i is fields[i]
     max_string_bytes: int = DEFAULT_MAX_STRING_BYTES
     role_attrs: tuple[str, ...] = ()  # principal attributes besides `roles` holding roles
+    routes: RouteTable = field(default_factory=RouteTable, compare=False)
     entities: EntityData = field(default_factory=EntityData, repr=False, compare=False)
     snapshot: Snapshot | None = field(default=None, repr=False, compare=False)
     namespace: dict = field(default_factory=dict, repr=False, compare=False)
@@ -55,13 +57,15 @@ class PolicySet:
 
     def with_entities(self, extra: dict[tuple[str, str, str], dict]) -> PolicySet:
         """This set with more entity data, keyed (kind, type, id) with converted stored
-        attributes (what the test runner gives a test whose fixtures set stored ones)."""
+        attributes laid over the entity's own (what the test runner gives a test whose
+        fixtures set stored ones)."""
         tables = {"principal": dict(self.entities.principals),
                   "resource": dict(self.entities.resources)}
         for (kind, rtype, eid), attrs in extra.items():
             t = tables[kind].get(rtype)
             if t is not None:
-                tables[kind][rtype] = replace(t, rows={**t.rows, eid: attrs})
+                rows = {**t.rows, eid: {**t.rows.get(eid, {}), **attrs}}
+                tables[kind][rtype] = replace(t, rows=rows)
         return replace(self, entities=EntityData(tables["principal"], tables["resource"]),
                        visible_cache={})
 

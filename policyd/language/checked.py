@@ -94,6 +94,7 @@ class CheckedSet:
     constants: dict[str, Const] = field(default_factory=dict)  # test fixtures may name them
     records: dict[str, EntitySchema] = field(default_factory=dict)
     role_attrs: tuple[str, ...] = ()  # principal attributes besides `roles` holding role names
+    routes: tuple = ()  # CheckedRoute, in source order
 
     def schema(self) -> Schema:
         return Schema(self.principals, self.resources, self.context, frozenset(self.roles),

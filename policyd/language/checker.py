@@ -14,6 +14,7 @@ from .declarations import DeclarationChecks
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
 from .exprs import IMPLICIT, ExprChecker, Scope
 from .lints import lint
+from .routes import check_routes
 from .schema import ERROR, IP, NUMBER, STRING, TIME, EntitySchema, RoleGraph
 
 _KEY_TYPES = (STRING, NUMBER, "bool", IP, TIME)
@@ -50,9 +51,11 @@ class Checker(DeclarationChecks):
         self.check_roles()
         self.check_constants()
         rules = self.check_policies()
+        routes = check_routes(self.decls(n.RoutesDecl), self.resources, self.report)
         checked = CheckedSet(self.principals, self.resources, self.context, self.roles, rules,
                              self.sources, self.version, constants=self.constants,
-                             records=self.records, role_attrs=tuple(sorted(self.role_attrs)))
+                             records=self.records, role_attrs=tuple(sorted(self.role_attrs)),
+                             routes=routes)
         self.diags.extend(lint(checked, self.decls(n.PolicyDecl)))
         if any(d.is_error for d in self.diags):
             raise PolicyError(self.diags, self.sources)

@@ -104,7 +104,8 @@ def run_server(built: Built, cfg: ServeConfig, stop: threading.Event | None = No
             metrics.policy(built.engine.policy_set.schema, built.engine.version)
 
     watcher = PolicyWatcher(cfg.path, built.engine, cfg.reload_interval, reloaded,
-                            max_string_bytes=cfg.max_string_bytes) if cfg.reload else None
+                            max_string_bytes=cfg.max_string_bytes, data=tuple(cfg.data)) \
+        if cfg.reload else None
     if metrics is not None:
         metrics.policy(built.engine.policy_set.schema, built.engine.version)
     built.server.start()

@@ -15,6 +15,7 @@ class ServeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: Path
+    data: list[Path] = Field(default_factory=list)  # entity data outside the set
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)

@@ -18,14 +18,15 @@ from pathlib import Path
 from ..engine import Engine
 from ..engine.compiler import compile_path
 from ..language.diagnostics import PolicyError
-from ..language.sources import policy_files, unchanged
+from ..language.sources import data_files, policy_files, unchanged
 
 log = logging.getLogger("policyd.reload")
 
 
-def fingerprint(path: Path) -> tuple:
+def fingerprint(path: Path, data: tuple = ()) -> tuple:
+    """Names, mtimes and sizes of the set's policy and entity data files."""
     try:
-        files = policy_files(path)
+        files = policy_files(path) + data_files(path, data)
         return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
     except (OSError, PolicyError):
         return ()
@@ -42,13 +43,15 @@ def _emptied(old: dict[str, str], new: dict[str, str]) -> list[str]:
 
 class PolicyWatcher:
     def __init__(self, path: Path, engine: Engine, interval: float = 0.5,
-                 on_reload: Callable[[str], None] | None = None, max_string_bytes: int = 4096):
+                 on_reload: Callable[[str], None] | None = None, max_string_bytes: int = 4096,
+                 data: tuple = ()):
         self.path, self.engine, self.interval = Path(path), engine, interval
+        self.data = tuple(data)
         self.max_string_bytes = max_string_bytes
         self.on_reload = on_reload or (lambda result: None)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="policyd-reload", daemon=True)
-        self._loaded = fingerprint(self.path)
+        self._loaded = fingerprint(self.path, self.data)
 
     def start(self) -> None:
         self._thread.start()
@@ -60,7 +63,7 @@ class PolicyWatcher:
     def _run(self) -> None:
         pending = self._loaded
         while not self._stop.wait(self.interval):
-            current = fingerprint(self.path)
+            current = fingerprint(self.path, self.data)
             if current == self._loaded:
                 pending = current
             elif current == pending:  # changed, and unchanged for one interval since
@@ -75,7 +78,7 @@ class PolicyWatcher:
         """Compile the path now; swap it in if it checks and did not change while it was
         read and compiled. True when the new set serves."""
         try:
-            policy_set = compile_path(self.path, self.max_string_bytes)
+            policy_set = compile_path(self.path, self.max_string_bytes, self.data)
         except PolicyError as exc:
             log.error("reload failed, still serving %s:\n%s", self.engine.version, exc.render())
             self.on_reload("error")
@@ -86,7 +89,7 @@ class PolicyWatcher:
             self.on_reload("error")
             return False
         stale = policy_set.snapshot is None or not unchanged(policy_set.snapshot) or \
-            (expect is not None and fingerprint(self.path) != expect)
+            (expect is not None and fingerprint(self.path, self.data) != expect)
         if stale:
             log.info("reload skipped: %s changed while it was read; trying again", self.path)
             self.on_reload("changed")

@@ -22,7 +22,7 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def serve(cfg: ServeConfig, print_policy_error) -> int:
     configure_logs(cfg.log_format)
     try:
-        policy_set = compile_path(cfg.path, cfg.max_string_bytes)  # fail fast, before workers
+        policy_set = compile_path(cfg.path, cfg.max_string_bytes, cfg.data)  # fail fast
     except PolicyError as exc:
         print_policy_error(exc)
         return EXIT_FAILED
@@ -43,7 +43,7 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
                 decision_log = DecisionLog(path, cfg.decision_log_queue,
                                            metrics.log_dropped.inc if metrics else None,
                                            cfg.decision_log_wait)
-            engine = Engine(policy_set or compile_path(cfg.path, cfg.max_string_bytes),
+            engine = Engine(policy_set or compile_path(cfg.path, cfg.max_string_bytes, cfg.data),
                             rate_store=cfg.make_rate_store(), rate_failure=cfg.rate_failure,
                             decision_sink=decision_log.emit if decision_log else None,
                             log_attributes=cfg.log_attributes)

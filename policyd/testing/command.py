@@ -25,7 +25,7 @@ def collect(args) -> list[SetReport]:
     selected = (lambda test: pattern in test.name.lower()) if pattern else None
     want_coverage = args.coverage or args.min_coverage is not None
     reports = []
-    for source in discover(args.path):
+    for source in discover(args.path, getattr(args, "data", ())):
         try:
             suite = load(source)
         except PolicyError as exc:

@@ -77,17 +77,17 @@ def set_root_of(file: Path) -> Path:
     return root
 
 
-def discover(path: str | Path) -> list[SetSource]:
+def discover(path: str | Path, data=()) -> list[SetSource]:
     """The sets under a path: a test file (its set, only its tests), a policy file (a
-    one-file set), or a directory (each set found in it)."""
-    p = Path(path)
+    one-file set), or a directory (each set found in it); `data` paths add entity data."""
+    p, data = Path(path), tuple(map(str, data))
     if not p.exists():
         raise NoSuchPath(f"no such policy file or directory: {p}")
     if p.is_file():
         if p.name.endswith(TEST_SUFFIX):
-            return [SetSource(set_root_of(p), p)]
-        return [SetSource(p)]
-    return [SetSource(root) for root in _set_roots(p)]
+            return [SetSource(set_root_of(p), p, data)]
+        return [SetSource(p, None, data)]
+    return [SetSource(root, None, data) for root in _set_roots(p)]
 
 
 def load(source: SetSource) -> Suite:
