@@ -8,6 +8,8 @@ on every path to the read (through and, or, not, unless).
 
 from __future__ import annotations
 
+import json
+
 from . import nodes as n
 
 Facts = frozenset
@@ -22,7 +24,7 @@ def canon(e: n.Expr) -> str:
     if isinstance(e, n.Index):
         return f"{canon(e.obj)}[{canon(e.key)}]"
     if isinstance(e, n.Literal):
-        return repr(e.value)
+        return json.dumps(e.value)  # as written: "gold", 3, true
     if isinstance(e, n.ConstRef):
         return e.name.value
     if isinstance(e, n.Call):

@@ -89,11 +89,13 @@ def data_files(root: str | Path, extra: tuple[str | Path, ...] = ()) -> list[Pat
     """Entity data files inside the set (a directory) and at each extra path."""
     out: list[Path] = []
     for place in (Path(root), *map(Path, extra)):
-        if place.is_file() and (place.name.endswith(DATA_SUFFIXES)
-                                or place != Path(root) and place.suffix in (".json", ".jsonl")):
+        # inside the set only *.data.json(l) (requests may sit beside it); a --data path
+        # is entity data, so any .json or .jsonl file there
+        suffixes = DATA_SUFFIXES if place == Path(root) else (".json", ".jsonl")
+        if place.is_file() and place.name.endswith(suffixes):
             out.append(place)
         elif place.is_dir():
-            out.extend(sorted(p for p in _walk(place) if p.name.endswith(DATA_SUFFIXES)))
+            out.extend(sorted(p for p in _walk(place) if p.name.endswith(suffixes)))
         elif place != Path(root):
             raise PolicyError([Diagnostic.for_path(str(place), "E000",
                                                    f"no such data file or directory: {place}")])
