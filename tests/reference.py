@@ -29,8 +29,11 @@ def _time(text: str) -> datetime:
 
 
 class Reference:
-    def __init__(self, files: list[n.PolicyFile], now: datetime | None = None):
+    def __init__(self, files: list[n.PolicyFile], now: datetime | None = None,
+                 data: list[dict] | None = None):
         decls = [d for f in files for d in f.decls]
+        self.records = {d.name.value: d for d in decls if isinstance(d, n.RecordDecl)}
+        self.data = {(e["kind"], e["type"], e["id"]): e["attrs"] for e in data or ()}
         self.principals = {d.name.value: d for d in decls if isinstance(d, n.PrincipalDecl)}
         self.resources = {d.name.value: d for d in decls if isinstance(d, n.ResourceDecl)}
         ctx = [d for d in decls if isinstance(d, n.ContextDecl)]
@@ -48,18 +51,32 @@ class Reference:
 
     def _convert(self, decl, attrs: dict) -> dict:
         types = self._types(decl)
-        out = {}
-        for key, value in attrs.items():
-            t = types[key]
-            if t == "ip":
-                out[key] = _ip(value)
-            elif t == "time":
-                out[key] = _time(value)
-            elif t.startswith("set<"):
-                out[key] = set(value)
-            else:
-                out[key] = value
-        return out
+        return {key: self._value(types[key], value) for key, value in attrs.items()}
+
+    def _value(self, t: str, value):
+        if t == "ip":
+            return _ip(value)
+        if t == "time":
+            return _time(value)
+        if t.startswith("set<"):
+            return set(value)
+        if t.startswith("map<"):
+            inner = t[len("map<string, "):-1]
+            return {k: self._value(inner, v) for k, v in value.items()}
+        if t in self.records:
+            return self._convert(self.records[t], value)
+        return value
+
+    def _stored(self, kind: str, decl, eid: str, attrs: dict):
+        """Attributes with the entity's stored ones, or the name of a missing required one."""
+        stored = [a for a in decl.attrs if a.stored]
+        if not stored:
+            return attrs
+        found = self.data.get((kind, decl.name.value, eid), {})
+        for a in stored:
+            if not a.optional and a.name.value not in found:
+                return a.name.value
+        return {**attrs, **found}
 
     def roles_of(self, roles) -> set[str]:
         """Every role a principal holds, with everything those roles extend."""
@@ -81,17 +98,22 @@ class Reference:
         if isinstance(e, n.ConstRef):
             return self.eval(self.constants[e.name.value], env)
         if isinstance(e, n.Attr):
-            entity = env[e.obj.name]
-            return entity[e.name.value]
+            obj = env[e.obj.name] if isinstance(e.obj, n.Root) else self.eval(e.obj, env)
+            return obj[e.name.value]
+        if isinstance(e, n.Index):
+            return self.eval(e.obj, env).get(self.eval(e.key, env), set())
         if isinstance(e, n.Call):
             return self._call(e, env)
         if isinstance(e, n.Unary):
             v = self.eval(e.operand, env)
             return (not v) if e.op == "not" else -v
         if isinstance(e, n.Has):
-            return e.name.value in env[e.obj.name]
+            obj = env[e.obj.name] if isinstance(e.obj, n.Root) else self.eval(e.obj, env)
+            return e.name.value in obj
         if isinstance(e, n.Is):
-            return e.role.value in self.roles_of(env["principal"].get("roles", ()))
+            held = env["principal"].get("roles", ()) if isinstance(e.obj, n.Root) \
+                else self.eval(e.obj, env)
+            return e.role.value in self.roles_of(held)
         if isinstance(e, n.Owns):
             owner = self.resources[env["resource"]["type"]].owner.value
             value = env["resource"][owner]
@@ -159,16 +181,23 @@ class Reference:
         ctypes = self._types(self.context)
         if ctypes.get("time") == "time" and "time" not in context:
             context["time"] = self.now.isoformat()
-        principal = self._convert(self.principals[p["type"]], p.get("attrs", {}))
+        pdecl = self.principals[p["type"]]
+        pattrs = self._stored("principal", pdecl, p["id"], p.get("attrs", {}))
+        if isinstance(pattrs, str):
+            return self._out(False, [f"missing_data:principal.{pattrs}"])
+        principal = self._convert(pdecl, pattrs)
         principal.update(id=p["id"], type=p["type"])
         env = {"principal": principal, "action": action,
                "context": self._convert(self.context, context)}
         decl = self.resources.get(res["type"])
         if decl is None:
             return self._out(False, ["unknown_resource"])
+        rattrs = self._stored("resource", decl, res["id"], res.get("attrs", {}))
+        if isinstance(rattrs, str):
+            return self._out(False, [f"missing_data:resource.{rattrs}"])
         if action not in [a.value for a in decl.actions]:
             return self._out(False, ["unknown_action"])
-        resource = self._convert(decl, res.get("attrs", {}))
+        resource = self._convert(decl, rattrs)
         resource.update(id=res["id"], type=res["type"])
         env["resource"] = resource
         fields = ["id"] + [a.name.value for a in decl.attrs]

@@ -15,7 +15,15 @@ TIMES = ["2026-11-22T10:00:00Z", "2026-11-21T23:59:59+02:00", "2026-11-23T07:30:
 NUMBERS = st.one_of(st.integers(-3, 1000), st.sampled_from([0.5, 499.99, 500.0, 2.0, -1.5]))
 
 
-def value(t: str, roles: list[str]):
+def value(t: str, roles: list[str], records: dict | None = None):
+    records = records or {}
+    if t in records:
+        return attrs(records[t], roles, records)
+    if t.startswith("map<string, "):
+        inner = t[len("map<string, "):-1]
+        values = st.lists(st.sampled_from(roles + ["intruder"]), max_size=3) \
+            if inner == "set<string>" else value(inner, roles, records)
+        return st.dictionaries(st.sampled_from(["w1", "w2", "gold", "t1"]), values, max_size=3)
     if t == "string":  # half the time from a small pool, so equalities (tenants, owners) hold
         return st.one_of(st.sampled_from(["t1", "alice", "legal"]), st.sampled_from(WORDS))
     if t == "number":
@@ -31,16 +39,20 @@ def value(t: str, roles: list[str]):
     return st.lists(st.sampled_from(WORDS), max_size=3)
 
 
-def attrs(schema: EntitySchema, roles: list[str]):
+def attrs(schema: EntitySchema, roles: list[str], records: dict | None = None,
+          stored: bool = False):
+    """A request's attributes (or, with `stored`, an entity data entry's)."""
     required, optional = {}, {}
     for a in schema.attrs:
+        if a.stored != stored and schema.kind in ("principal", "resource"):
+            continue
         if a.name == "roles":
             strat = st.lists(st.sampled_from(roles + ["intruder"]), max_size=3)
         elif a.name in ("scopes",):
             strat = st.lists(st.sampled_from(["tenants:read", "tenants:suspend", "jobs:run"]),
                              max_size=3)
         else:
-            strat = value(a.type, roles)
+            strat = value(a.type, roles, records)
         (optional if a.optional else required)[a.name] = strat
     return st.fixed_dictionaries(required, optional=optional)
 
@@ -54,20 +66,20 @@ def requests(draw, cs: Schema):
     action = draw(st.sampled_from(list(res.actions) + ["undeclared_action"]))
     request = {
         "principal": {"type": ptype, "id": draw(st.sampled_from(IDS + roles)),
-                      "attrs": draw(attrs(cs.principals[ptype], roles))},
+                      "attrs": draw(attrs(cs.principals[ptype], roles, cs.records))},
         "action": action,
         "resource": {"type": rtype, "id": draw(st.sampled_from(IDS)),
-                     "attrs": draw(attrs(res, roles))},
+                     "attrs": draw(attrs(res, roles, cs.records))},
     }
     pattrs, rattrs = request["principal"]["attrs"], request["resource"]["attrs"]
     for name in list(rattrs):  # half the time, the same tenant/team/department as the caller
         if name in pattrs and draw(st.booleans()):
             rattrs[name] = pattrs[name]
-    if res.owner and draw(st.booleans()):
+    if res.owner and res.owner in rattrs and draw(st.booleans()):
         pid = request["principal"]["id"]
         rattrs[res.owner] = [pid] if isinstance(rattrs[res.owner], list) else pid
     if cs.context is not None:
-        request["context"] = draw(attrs(cs.context, roles))
+        request["context"] = draw(attrs(cs.context, roles, cs.records))
     fields = ["id", "type", "bogus"] + list(res.fields)
     if draw(st.booleans()):
         request["write_fields"] = draw(st.lists(st.sampled_from(fields), max_size=3))
@@ -175,3 +187,91 @@ def policies(draw):
             body.append("  " + label + rule)
         blocks.append(f"policy p{b} for Doc {{\n" + "\n".join(body) + "\n}\n")
     return SCHEMA + "\n".join(blocks)
+
+
+@st.composite
+def entity_data(draw, cs: Schema) -> list[dict]:
+    """Entity data entries for the stored attributes of a schema's types (some ids have
+    none, so missing data is decided too)."""
+    roles = sorted(cs.roles)
+    out = []
+    for kind, declared in (("principal", cs.principals), ("resource", cs.resources)):
+        for name, schema in declared.items():
+            if not schema.stored:
+                continue
+            for eid in draw(st.lists(st.sampled_from(IDS + roles), min_size=2, max_size=6,
+                                     unique=True)):
+                held = draw(attrs(schema, roles, cs.records, stored=True))
+                if held and draw(st.integers(0, 9)) == 0:  # now and then, an incomplete entry
+                    held.pop(draw(st.sampled_from(sorted(held))))
+                out.append({"kind": kind, "type": name, "id": eid, "attrs": held})
+    return out
+
+
+# ---- language 1.1: records, maps, scoped roles, stored attributes -----------------------
+
+SCHEMA11 = """
+record Geo { country: string  zone?: string }
+record Proj {
+  ws: string
+  private: bool
+  members: set<string>
+  geo: Geo
+  closed?: time
+}
+principal User {
+  roles: set<string> stored
+  ws_roles: map<string, set<string>> stored
+  limits?: map<string, number>
+  tenant: string
+}
+role r1
+role r2 extends r1
+role r3 extends r2
+resource Doc owned by owner {
+  owner: string
+  proj: Proj
+  size: number
+  tags: map<string, string>
+  level?: number stored
+  actions read, write, share
+}
+"""
+ATOMS11 = [
+    "resource.proj.private", "not resource.proj.private",
+    "resource.proj.members contains principal.id", "principal.id in resource.proj.members",
+    "principal.ws_roles[resource.proj.ws] is r1", "principal.ws_roles[resource.proj.ws] is r3",
+    'principal.ws_roles["w1"] is r2', "principal is r2", "principal.roles is r3",
+    'not (resource.proj has closed) or resource.proj.closed < time("2026-11-22T00:00:00Z")',
+    'resource.proj has closed and resource.proj.closed > time("2026-11-22T00:00:00Z")',
+    'resource.proj.geo.country == "KP"',
+    'resource.proj.geo has zone and resource.proj.geo.zone == principal.tenant',
+    'principal has limits and "gold" in principal.limits and principal.limits["gold"] > 3',
+    '"t1" in resource.tags and resource.tags["t1"] == principal.tenant',
+    "len(principal.ws_roles) > 1", "len(resource.tags) == 0", "principal owns resource",
+    'resource has level and resource.level >= resource.size',
+    "resource.proj.ws in principal.ws_roles", "true",
+]
+
+
+def bool_exprs11(depth: int = 2):
+    atom = st.sampled_from(ATOMS11)
+    if depth == 0:
+        return atom
+    sub = bool_exprs11(depth - 1)
+    return st.one_of(atom, st.tuples(sub, sub).map(lambda p: f"({p[0]}) and ({p[1]})"),
+                     st.tuples(sub, sub).map(lambda p: f"({p[0]}) or ({p[1]})"),
+                     sub.map(lambda e: f"not ({e})"))
+
+
+@st.composite
+def policies11(draw):
+    body = []
+    for i in range(draw(st.integers(1, 6))):
+        effect = draw(st.sampled_from(["allow", "allow", "deny", "show", "write"]))
+        names = ["read", "write", "share"] if effect in ("allow", "deny") else \
+            ["owner", "proj", "size", "tags", "level"]
+        targets = draw(st.one_of(st.just("*"), st.lists(st.sampled_from(names), min_size=1,
+                                                         max_size=2, unique=True).map(", ".join)))
+        body.append(f"  r{i}: {effect} {targets} when {draw(bool_exprs11())}")
+    return SCHEMA11 + "policy p for Doc {\n" + "\n".join(body) + "\n}\n"
