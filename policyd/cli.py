@@ -123,6 +123,8 @@ def _read_requests(source: str):
 
 
 def cmd_eval(args) -> int:
+    """One decision per request; a list is decided item by item, a bad item reported with
+    its index (and as `{"error": ...}` in the output) while the good ones are decided."""
     if _missing("eval", args.path):
         return EXIT_POLICY
     try:
@@ -132,14 +134,22 @@ def cmd_eval(args) -> int:
         return EXIT_POLICY
     try:
         data = _read_requests(args.request)
-        many = isinstance(data, list)
-        decisions = [engine.check(r, explain=args.explain).to_dict()
-                     for r in (data if many else [data])]
-    except (ValueError, RequestError) as exc:
+    except ValueError as exc:
         print(f"policyd eval: invalid request: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(json.dumps(decisions if many else decisions[0], indent=2))
-    return EXIT_OK
+    many = isinstance(data, list)
+    out, failed = [], False
+    for index, request in enumerate(data if many else [data]):
+        try:
+            out.append(engine.check(request, explain=args.explain).to_dict())
+        except RequestError as exc:
+            failed = True
+            where = f"item {index}: " if many else ""
+            print(f"policyd eval: {where}invalid request: {exc}", file=sys.stderr)
+            out.append({"error": f"invalid request: {exc}"})
+    if many or not failed:
+        print(json.dumps(out if many else out[0], indent=2))
+    return EXIT_USAGE if failed else EXIT_OK
 
 
 def cmd_compile(args) -> int:

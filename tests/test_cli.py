@@ -145,3 +145,36 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
                           shell=True, capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.startswith("# policyd: generated code")
     assert proc.stderr == ""
+
+
+def test_eval_of_a_list_decides_the_good_items_and_names_the_bad(capsys, tmp_path):
+    good = json.loads((EXAMPLES / "orders/requests/shadow-endpoint.json").read_text())
+    bad = {**good, "resource": {"type": "Order", "id": "o1", "attrs": {"total": "x"}}}
+    f = tmp_path / "list.json"
+    f.write_text(json.dumps([good, bad, good]))
+    code, out, err = run(capsys, "eval", ORDERS, str(f))
+    decisions = json.loads(out)
+    assert code == 2 and len(decisions) == 3
+    assert decisions[0]["reasons"] == decisions[2]["reasons"] == ["unknown_action"]
+    assert decisions[1]["error"].startswith("invalid request: resource.attrs.")
+    assert err.startswith("policyd eval: item 1: invalid request: resource.attrs.")
+
+
+def test_undeclared_roles_in_fixtures_are_warnings_in_check_and_test(capsys, tmp_path):
+    (tmp_path / "s.policy").write_text(
+        "principal U { roles: set<string> }\nrole viewer\nresource R { actions read }\n"
+        "policy p for R { allow read when principal is viewer  show * }\n")
+    (tmp_path / "s.test.policy").write_text(
+        'fixture u = principal U "u" { roles: ["veiwer"] }\n'
+        'fixture r = resource R "r" { }\n'
+        'test "t" {\n  given u, r\n  expect deny read by default_deny\n}\n')
+    code, out, err = run(capsys, "check", str(tmp_path))
+    assert code == 0 and "1 warning" in out
+    assert "warning[W206]: role `veiwer` is not declared, so it grants nothing" in err
+    assert "hint: did you mean `viewer`?" in err
+    code, out, err = run(capsys, "check", str(tmp_path), "--format", "json")
+    assert [d["code"] for d in json.loads(out)["diagnostics"]] == ["W206"]
+    code, out, err = run(capsys, "test", str(tmp_path))
+    assert code == 0 and "warning[W206]" in err
+    code, out, err = run(capsys, "test", str(tmp_path), "--format", "json")
+    assert [d["code"] for d in json.loads(out)["sets"][0]["diagnostics"]] == ["W206"]

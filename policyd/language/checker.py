@@ -7,6 +7,7 @@ raised; warnings travel on the CheckedSet.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from . import nodes as n
 from .checked import CheckedRule, CheckedSet, Const, Limit
@@ -213,7 +214,9 @@ class Checker(DeclarationChecks):
             facts |= checker.neg(rule.unless)
         keys = []
         for key in spec.keys:
+            before = len(self.diags)
             ir = checker.expr(key, facts)
+            self._limit_key_hints(before, rule)
             if ir.type not in _KEY_TYPES and ir.type != ERROR:
                 self.error(key.span, "E120", f"a limit key must be a string, number, bool, ip "
                            f"or time, found {ir.type}")
@@ -223,6 +226,19 @@ class Checker(DeclarationChecks):
             return None
         burst = spec.burst if spec.burst is not None else spec.count
         return Limit(float(spec.count), spec.period, float(burst), tuple(keys))
+
+
+    def _limit_key_hints(self, since: int, rule: n.Rule) -> None:
+        """A `has` guard cannot go inside a key: say where it goes instead."""
+        for i in range(since, len(self.diags)):
+            d = self.diags[i]
+            if d.code == "E308" and d.hint and d.hint.startswith("guard the read: `"):
+                guard = d.hint[len("guard the read: `"):-len(" and ...`")]
+                path = d.message.split("`")[1]
+                where = "and add it to the rule's `when`" if rule.when is not None else \
+                    f"`... by {path} when {guard}`"
+                self.diags[i] = replace(d, hint=f"guard the key in the rule's condition: "
+                                              f"{where}")
 
 
 def check(files: Iterable[n.PolicyFile], sources: dict[str, str], version: str) -> CheckedSet:

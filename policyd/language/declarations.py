@@ -88,7 +88,8 @@ class DeclarationChecks:
                 where = "the context" if kind == "context" else "a record"
                 self.error(a.name.span, "E124", f"`{name}`: attributes of {where} cannot be "
                            "stored", "only principal and resource attributes come from entity "
-                           "data; mark the record attribute itself `stored`")
+                           "data" + ("; mark the attribute that holds the record `stored`"
+                                     if kind == "record" else ""))
             spec = AttrSpec(name, self.type_of(a.type), a.optional, a.sensitive,
                             a.stored and kind in ("principal", "resource"))
             if name == "roles" and kind == "principal" and spec.type not in ("set<string>", ERROR):

@@ -7,6 +7,7 @@ Context-specific phrases come from small broken examples (lark's
 from __future__ import annotations
 
 import functools
+import re
 
 from lark import Lark, UnexpectedInput
 from lark.exceptions import UnexpectedCharacters
@@ -36,6 +37,10 @@ _POLICY_EXAMPLES = {
     "expected a role name after `extends`": ["role a extends", "role a extends }"],
     "expected `{` after the resource type name": ["resource R actions", "resource R owned by o actions"],
     "expected `by` and the ownership attribute after `owned`": ["resource R owned o {"],
+    "attributes are separated by spaces or new lines, not commas": [
+        "principal U { a: string,", "resource R { a: string,", "context { a: ip,",
+        "record X { a: string,"],
+    "`actions` lists the actions without a colon": ["resource R { actions:"],
 }
 _TEST_EXAMPLES = {
     "expected `principal`, `resource` or `context` after `=`": ["fixture a = User"],
@@ -50,6 +55,18 @@ _TEST_EXAMPLES = {
 _EXAMPLES = {"policy": _POLICY_EXAMPLES, "test": _TEST_EXAMPLES}
 
 _COMPARISONS = {"EQ", "NE", "LT", "LE", "GT", "GE"}
+_LABEL_HINTS = {
+    "attributes are separated by spaces or new lines, not commas":
+        "write `principal User { roles: set<string>  tenant: string }`",
+    "`actions` lists the actions without a colon": "write `actions read, update`",
+}
+# a declaration keyword where a block's `}` could close: the block before it is open
+_DECLARATION_STARTS = {"PRINCIPAL", "RESOURCE", "CONTEXT", "RECORD", "ROUTES", "ROLE", "CONST",
+                       "POLICY"}
+# tokens that start a condition: after a rule head they mean a missing `when`
+_CONDITION_STARTS = {"PRINCIPAL", "RESOURCE", "CONTEXT", "ACTION", "NOT", "TRUE", "FALSE",
+                     "LSQB", "STRING", "NUMBER", "LPAR"}
+_BAD_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?[A-Za-z_][A-Za-z0-9_]*")
 _CHAR_HINTS = {
     "'": "strings use double quotes: \"like this\"",
     "&": "use `and`",
@@ -122,6 +139,10 @@ def describe_syntax_error(exc: UnexpectedInput, text: str, parser: Lark,
                           kind: str = "policy") -> tuple[str, str | None]:
     """(message, hint) for one lark parse exception."""
     if isinstance(exc, UnexpectedCharacters):
+        bad = _BAD_NUMBER.match(text, exc.pos_in_stream)
+        if bad:
+            return (f"`{bad.group()}` is neither a number nor a duration",
+                    "a duration is a number and one of s, m, h, d: `30s`, `1m`, `15m`, `24h`")
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         shown = repr(char)[1:-1] if not char.isprintable() else char
         return f"unexpected character `{shown}`", _CHAR_HINTS.get(char)
@@ -131,7 +152,22 @@ def describe_syntax_error(exc: UnexpectedInput, text: str, parser: Lark,
     label = _label(exc, parser, kind)
     hint = _TOKEN_HINTS.get(token.value) if token is not None and token.type != "$END" else None
     if label:
-        return f"{label}, found {found}", hint
+        return f"{label}, found {found}", hint or _LABEL_HINTS.get(label)
+    kind_of = getattr(token, "type", None)
+    first_on_line = token is not None and token.type != "$END" and \
+        not text[text.rfind("\n", 0, token.start_pos) + 1:token.start_pos].strip()
+    if kind_of in _CONDITION_STARTS and "WHEN" in expected and not (
+            first_on_line and kind_of in _DECLARATION_STARTS):
+        return (f"expected `when` before the condition, found {found}",
+                "a rule's condition follows `when` (or `unless`): `allow read when principal "
+                "is viewer`")
+    if kind_of in _DECLARATION_STARTS and "RBRACE" in expected:
+        opened = _open_block(text, token.start_pos)
+        if opened is not None:
+            line, header = opened
+            return (f"expected `}}` to close {header} (opened on line {line}), found {found}",
+                    "every `{` needs its `}` before the next declaration")
+
     if token is not None and token.type in _COMPARISONS and not expected & _COMPARISONS:
         return f"unexpected {found} after a comparison", hint
     if token is not None and "NAME" in expected and token.value.isidentifier() \
@@ -141,3 +177,35 @@ def describe_syntax_error(exc: UnexpectedInput, text: str, parser: Lark,
     if expected:
         return f"expected {_alternatives(expected, parser)}, found {found}", hint
     return f"unexpected {found}", hint
+
+
+def _open_block(text: str, end: int) -> tuple[int, str] | None:
+    """The innermost `{` still open before `end` (strings and comments skipped): its line,
+    and the declaration it opens, as written (`principal User`)."""
+    stack: list[int] = []
+    i, in_string = 0, False
+    while i < end:
+        c = text[i]
+        if in_string:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c == "#":
+            nl = text.find("\n", i)
+            i = end if nl < 0 else nl
+            continue
+        elif c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            stack.pop()
+        i += 1
+    if not stack:
+        return None
+    pos = stack[-1]
+    start = text.rfind("\n", 0, pos) + 1
+    header = " ".join(text[start:pos].split()) or "the block"
+    return text.count("\n", 0, pos) + 1, f"the `{header}` block" if header != "the block" \
+        else header

@@ -34,7 +34,8 @@ def collect(args) -> list[SetReport]:
         coverage = Coverage(suite.policy_set) if want_coverage else None
         runner = Runner(suite.policy_set, suite.name, coverage)
         reports.append(SetReport(suite.name, suite.policy_set.version,
-                                 list(runner.run(suite.tests, selected)), coverage))
+                                 list(runner.run(suite.tests, selected)), coverage,
+                                 warnings=suite.warnings, sources=suite.sources))
     return reports
 
 
@@ -65,6 +66,8 @@ def run_tests(args) -> int:
         for rep in reports:
             if rep.error is not None:
                 print(rep.error.render(), file=sys.stderr)
+            for w in rep.warnings:
+                print(w.render(rep.sources), file=sys.stderr)
         sys.stdout.write(text_report(reports, args.verbose))
     for problem in problems:
         print(f"policyd test: {problem}", file=sys.stderr)

@@ -29,6 +29,8 @@ class SetReport:
     results: list[TestResult] = field(default_factory=list)
     coverage: Coverage | None = None
     error: PolicyError | None = None
+    warnings: tuple = ()  # about the tests: W206, an undeclared role in a fixture
+    sources: dict = field(default_factory=dict)
 
 
 def _count(reports: Sequence[SetReport], status: str) -> int:
@@ -95,6 +97,8 @@ def json_report(reports: Sequence[SetReport], ok: bool) -> str:
             entry["coverage"] = _coverage_dict(rep.coverage)
         if rep.error is not None:
             entry["diagnostics"] = [d.to_dict() for d in rep.error.diagnostics]
+        elif rep.warnings:
+            entry["diagnostics"] = [d.to_dict() for d in rep.warnings]
         sets.append(entry)
     return json.dumps({"ok": ok, "passed": _count(reports, PASSED),
                        "failed": _count(reports, FAILED), "skipped": _count(reports, SKIPPED),
