@@ -408,3 +408,20 @@ def test_the_projects_example_decides_from_its_data():
     hit = engine.policy_set.routes.match("DELETE", "/issues/i1/comments/c7")
     assert (hit.resource, hit.action, hit.id, hit.attrs) == ("Comment", "delete", "c7",
                                                               {"issue": "i1"})
+
+
+def test_sensitive_attributes_inside_records_are_masked_in_logs():
+    ps = compile_text("""
+        record Card { number: string sensitive  brand: string }
+        principal U { roles: set<string> }
+        resource Pay { card: Card  cards: map<string, Card>  actions read }
+        policy p for Pay { allow read when true  show * }""")
+    records = []
+    engine = Engine(ps, decision_sink=records.append, log_attributes=True)
+    card = {"number": "4111111111111111", "brand": "visa"}
+    engine.check({"principal": {"type": "U", "id": "u", "attrs": {"roles": []}},
+                  "action": "read", "resource": {"type": "Pay", "id": "p",
+                                                 "attrs": {"card": card, "cards": {"a": card}}}})
+    attrs = records[0]["resource"]["attrs"]
+    assert attrs == {"card": {"number": "***", "brand": "visa"},
+                     "cards": {"a": {"number": "***", "brand": "visa"}}}

@@ -22,7 +22,9 @@ from .compiler import compile_path
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
 from .policyset import ALLOW_BITS, PolicySet
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
+from .rates import rate_limited, store_unavailable
 from .records import DecisionIds, Recorder
+from .roles import role_names_in, unknown_roles
 from .state import Installed
 from .validation import explain_request
 from .writes import refused_writes
@@ -35,24 +37,6 @@ _CACHE_MAX = 4096
 
 def _over(max_bytes: int, *texts: str) -> bool:
     return any(utf8_len(t) > max_bytes for t in texts)
-
-
-def role_names_in(P: dict, roles, role_attrs: tuple[str, ...]) -> set[str]:
-    """Every role name a principal holds: `roles` and the attributes `is` tests read
-    (a set of names, or a map of them: workspace -> roles)."""
-    names = set(roles or ())
-    for attr in role_attrs:
-        value = P.get(attr)
-        if isinstance(value, dict):
-            for held in value.values():
-                names.update(held)
-        elif value:
-            names.update(value)
-    return names
-
-
-def unknown_roles(roles, role_names: frozenset) -> FrozenList:
-    return FrozenList(f"unknown_role:{r}" for r in sorted(set(roles) - role_names))
 
 
 class Engine:
@@ -257,23 +241,13 @@ class Engine:
             return self._rate_failed(ps, decision, exc)
         return decision
 
-    @staticmethod
-    def _rate_limited(ps: PolicySet, decision: Decision, verdict) -> Decision:
-        if not verdict.exhausted:
-            return decision
-        kept = [] if decision.allowed else list(decision.reasons)
-        return make_decision(False, FrozenList(kept + ["rate_limited", *verdict.exhausted]),
-                             EMPTY, verdict.retry_after, ps.version, decision.warnings)
+    _rate_limited = staticmethod(rate_limited)
 
     def _rate_failed(self, ps: PolicySet, decision: Decision, exc: Exception) -> Decision:
         """The store could not answer (the configured failure mode), or a limiter failed."""
         if not isinstance(exc, StoreUnavailable):
             return self._failed(ps, exc)
-        if self.rate_failure == "open":
-            return decision
-        kept = [] if decision.allowed else list(decision.reasons)
-        return make_decision(False, FrozenList(kept + ["rate_store_unavailable"]), EMPTY, 0.0,
-                             ps.version, decision.warnings)
+        return decision if self.rate_failure == "open" else store_unavailable(ps, decision)
 
     # ---- the general validation path (batches, coverage; explained when it refuses) ----
 

@@ -137,34 +137,114 @@ def entry_of(value, where: Span, report) -> Entry | None:
     return Entry(value.get("kind"), value["type"], value["id"], value.get("attrs", {}), where)
 
 
+class Pool:
+    """Shares equal immutable pieces of entity data: role names, sets (kept as tuples)
+    and small maps recur across a directory's entries, and a million entities must fit
+    in memory."""
+
+    def __init__(self) -> None:
+        self._seen: dict = {}
+
+    def share(self, v):
+        t = type(v)
+        if t is str:
+            return self._seen.setdefault(v, v)
+        if t is list or t is tuple:
+            items = tuple(self.share(x) for x in v)
+            return self._seen.setdefault(("t", items), items)
+        if t is dict:
+            d = {self.share(k): self.share(x) for k, x in v.items()}
+            try:
+                key = ("d", frozenset(d.items()))
+            except TypeError:  # a record inside: not shared
+                return d
+            return self._seen.setdefault(key, d)
+        return v
+
+
+def _values(path: str, text: str, report) -> tuple[list, Callable[[int], Span]] | None:
+    """Every entry of a file in one C-speed parse, and a way to find an entry's line
+    when it has a problem; None after reporting a syntax error (found the slow way)."""
+    if path.endswith(".jsonl"):
+        numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        try:
+            values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            good = parse_file(path, text, report)  # the bad lines reported, the rest kept
+            return [v for v, _ in good], lambda i: good[i][1]
+        return values, lambda i: Span(path, numbered[i][0], 1)
+    try:
+        values = json.loads(text)
+    except (json.JSONDecodeError, RecursionError, ValueError):
+        parse_file(path, text, report)
+        return None
+    if not isinstance(values, list):
+        parse_file(path, text, report)
+        return None
+    spans: list = []
+
+    def where(i: int) -> Span:
+        if not spans:
+            spans.extend(span for _, span in parse_file(path, text, lambda d: None))
+        return spans[i]
+
+    return values, where
+
+
 def build(data: dict[str, str], schema: Schema, validators: dict, max_bytes: int,
           now: Callable[[], float]) -> tuple[EntityData, list[Diagnostic]]:
-    """Check every entry against the stored attributes it may set; the lookup tables."""
+    """Check every entry against the stored attributes it may set; the lookup tables.
+    Well-formed entries take a short path; anything else is explained with its line."""
     diags: list[Diagnostic] = []
-    rows: dict[tuple[str, str], dict[str, dict]] = {}
-    first: dict[tuple, Span] = {}
-    explain = Explainer(schema, max_bytes)
+    explain, pool = Explainer(schema, max_bytes), Pool()
+    targets: dict[tuple, EntitySchema] = {}
+    for kind, declared in (("principal", schema.principals), ("resource", schema.resources)):
+        for name, s in declared.items():
+            targets[(kind, name)] = s
+            targets[(None, name)] = None if (None, name) in targets else s  # None: ambiguous
+    rows: dict[EntitySchema, dict] = {}
+    check = {s: validators.get(f"data:{s.kind}:{s.name}") for s in targets.values() if s}
     for path, text in data.items():
-        for value, where in parse_file(path, text, diags.append):
-            entry = entry_of(value, where, diags.append)
-            target = entry and _target(entry, schema, diags.append)
-            if target is None:
-                continue
-            key = (target.kind, target.name, entry.id)
-            if key in first:
-                diags.append(Diagnostic.at(where, "E506", f"{target.kind} {target.name} "
-                                           f"{entry.id!r} is given twice (first at "
-                                           f"{first[key]})"))
-                continue
-            first[key] = where
-            converted = _checked(entry, target, validators, explain, now, diags.append)
-            if converted is not None:
-                rows.setdefault((target.kind, target.name), {})[entry.id] = converted
-    tables = EntityData(*({name: Tables(rows.get((kind, name), {}), tuple(
+        parsed = _values(path, text, diags.append)
+        if parsed is None:
+            continue
+        values, where = parsed
+        for index, value in enumerate(values):
+            target = None
+            if type(value) is dict and value.keys() <= _KEYS and \
+                    type(value.get("id")) is str and value["id"] and \
+                    type(value.get("attrs", {})) is dict:
+                target = targets.get((value.get("kind"), value.get("type")))
+            validator = check.get(target)
+            if validator is not None:
+                table = rows.setdefault(target, {})
+                eid = value["id"]
+                if eid not in table:
+                    try:
+                        table[eid] = pool.share(validator(value.get("attrs", {}), now))
+                        continue
+                    except Exception:
+                        pass
+            _explain(value, where(index), schema, validators, explain, now, rows, data,
+                     diags.append)
+    tables = EntityData(*({name: Tables(rows.get(s, {}), tuple(
         a.name for a in s.stored if not a.optional)) for name, s in declared.items() if s.stored}
-        for kind, declared in (("principal", schema.principals),
-                               ("resource", schema.resources))))
+        for declared in (schema.principals, schema.resources)))
     return tables, diags
+
+
+def _explain(value, where: Span, schema: Schema, validators, explain, now, rows, data,
+             report) -> None:
+    """The slow path: say exactly what is wrong with one entry."""
+    entry = entry_of(value, where, report)
+    target = entry and _target(entry, schema, report)
+    if target is None:
+        return
+    if entry.id in rows.get(target, {}):
+        report(Diagnostic.at(where, "E506", f"{target.kind} {target.name} {entry.id!r} is "
+                             "given twice"))
+        return
+    _checked(entry, target, validators, explain, now, report)
 
 
 def _target(entry: Entry, schema: Schema, report) -> EntitySchema | None:
@@ -186,9 +266,12 @@ def _target(entry: Entry, schema: Schema, report) -> EntitySchema | None:
 def _checked(entry: Entry, schema: EntitySchema, validators: dict, explain: Explainer, now,
              report) -> dict | None:
     validator = validators.get(f"data:{schema.kind}:{schema.name}")
+    if validator is None:
+        report(Diagnostic.at(entry.where, "E505", f"{schema.kind} {schema.name} declares no "
+                             "stored attributes, so entity data cannot set any",
+                             "mark the attributes that come from data `stored`"))
+        return None
     try:
-        if validator is None:
-            raise ValueError
         return validator(entry.attrs, now)
     except Exception:
         where = f"{schema.kind} {schema.name} {entry.id!r}: attrs"

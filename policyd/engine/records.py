@@ -16,11 +16,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from ..language.schema import Schema
+from ..language.schema import Schema, is_map, map_value
 
 log = logging.getLogger("policyd.audit")
 MASK = "***"
-_NONE: frozenset = frozenset()
 
 
 class DecisionIds:
@@ -34,10 +33,37 @@ class DecisionIds:
         return f"{self.prefix}-{self._next():x}"
 
 
-def _masked(attrs, sensitive: frozenset) -> dict:
+def _plan(schema, records: dict) -> dict:
+    """attribute -> MASK (sensitive), a record's plan, or ("map", plan): what to mask,
+    down through records and maps of records."""
+    plan: dict = {}
+    for a in schema.attrs if schema is not None else ():
+        t = a.type
+        if a.sensitive:
+            plan[a.name] = MASK
+        elif t in records:
+            plan[a.name] = _plan(records[t], records)
+        elif is_map(t) and map_value(t) in records:
+            plan[a.name] = ("map", _plan(records[map_value(t)], records))
+    return plan
+
+
+def _masked(attrs, plan: dict) -> dict:
     if not isinstance(attrs, dict):
         return {}
-    return {k: (MASK if k in sensitive else v) for k, v in attrs.items()}
+    out = {}
+    for k, v in attrs.items():
+        how = plan.get(k)
+        if how is None:
+            out[k] = v
+        elif how is MASK:
+            out[k] = MASK
+        elif isinstance(how, tuple):
+            out[k] = {key: _masked(item, how[1]) for key, item in v.items()} \
+                if isinstance(v, dict) else v
+        else:
+            out[k] = _masked(v, how)
+    return out
 
 
 class RecordBuilder:
@@ -45,13 +71,12 @@ class RecordBuilder:
 
     def __init__(self, schema: Schema, log_attributes: bool = False):
         self.log_attributes = log_attributes
-        self.sensitive = {("principal", p.name): frozenset(a.name for a in p.attrs if a.sensitive)
+        records = schema.records
+        self.sensitive = {("principal", p.name): _plan(p, records)
                           for p in schema.principals.values()}
-        self.sensitive.update({("resource", r.name): frozenset(
-            a.name for a in r.attrs if a.sensitive) for r in schema.resources.values()})
-        ctx = schema.context
-        self.sensitive[("context", "")] = frozenset(
-            a.name for a in ctx.attrs if a.sensitive) if ctx else _NONE
+        self.sensitive.update({("resource", r.name): _plan(r, records)
+                               for r in schema.resources.values()})
+        self.sensitive[("context", "")] = _plan(schema.context, records)
 
     def build(self, request: dict, decision, decision_id: str, duration_us: float,
               request_id: str = "", peer: str = "") -> dict:

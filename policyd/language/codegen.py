@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .checked import ActionName, CheckedRule, CheckedSet, Const, Op, Read
 from .codewriter import CodeWriter, safe_comment
-from .schema import BOOL, IP, NUMBER, STRING, TIME, EntitySchema, is_map, is_set, map_value
+from .schema import STRING, EntitySchema
+from .validators import ValidatorCode
 
 ARGS = "pid, P, rid, R, C, pt"
 KEY_SHORT = 64  # bucket key strings longer than this are kept as a 16-byte digest
@@ -40,7 +41,7 @@ class Generated:
     explain_linemap: dict[int, tuple[str, int]]
 
 
-class _Gen:
+class _Gen(ValidatorCode):
     def __init__(self, cs: CheckedSet, name: str, max_string_bytes: int):
         self.cs, self.name = cs, name
         self.max_bytes = max_string_bytes
@@ -143,112 +144,6 @@ class _Gen:
             return "True"
         text = self.expr(rule.cond, action)
         return self.shared.get(text, text)
-
-    # ---- validators --------------------------------------------------------------
-
-    def validator(self, fn: str, schema: EntitySchema, attrs=None, all_optional=False) -> None:
-        """Exact types, every required attribute, nothing undeclared. Failures raise and the
-        engine explains them; the success path is one combined test per kind of value.
-        `attrs` defaults to what a request sends (stored attributes come from data)."""
-        attrs = schema.sent if attrs is None else attrs
-        supplies_time = schema.kind == "context" and any(
-            a.name == "time" and a.type == TIME for a in attrs)
-        converts = supplies_time or any(self._converts(a.type) for a in attrs)
-        optional = [a for a in attrs if all_optional or a.optional
-                    or (supplies_time and a.name == "time")]
-        required = [a for a in attrs if a not in optional]
-        count = " + ".join([str(len(required))] + [f"({a.name!r} in a)" for a in optional])
-        self.w.comment(f"{schema.kind} {schema.name}: exact attribute types, nothing undeclared")
-        with self.w.origin(schema.file, schema.line):
-            self.w.line(f"def {fn}(a, now):")
-            with self.w.indent():
-                self.w.line(f"if type(a) is not dict or len(a) != {count}: raise _rt.Invalid")
-                scalars = [self._scalar_test(f"a[{a.name!r}]", a.type) for a in required
-                           if a.type in (STRING, BOOL, NUMBER)]
-                if scalars:
-                    self.w.line(f"if {' or '.join(scalars)}: raise _rt.Invalid")
-                self.w.line("o = dict(a)" if converts else "o = a")
-                if supplies_time:
-                    self.w.line("if 'time' not in a: o['time'] = now()")
-                for spec in required:
-                    if spec.type not in (STRING, BOOL, NUMBER):
-                        self._value(self.w, f"a[{spec.name!r}]", f"o[{spec.name!r}]", spec.type)
-                for spec in optional:
-                    self.w.line(f"if {spec.name!r} in a:")
-                    with self.w.indent():
-                        self._value(self.w, f"a[{spec.name!r}]", f"o[{spec.name!r}]", spec.type)
-                self.w.line("return o")
-        self.w.line()
-
-    def data_validator(self, validators: dict, fn: str, schema: EntitySchema) -> None:
-        """Entity data holds only stored attributes, each optional here: a required one
-        that an entry lacks denies at decision time (`missing_data:...`)."""
-        if schema.stored:
-            validators[f"data:{schema.kind}:{schema.name}"] = fn
-            self.validator(fn, schema, schema.stored, all_optional=True)
-
-    def _converts(self, t: str) -> bool:
-        """A value of this type is rebuilt on validation (ip, time, records, maps)."""
-        return t in (IP, TIME) or is_map(t) or t in self.cs.records
-
-    def _scalar_test(self, v: str, t: str) -> str:
-        """An expression true when `v` is NOT of type `t` (numbers: int or finite float;
-        strings: at most max_string_bytes of UTF-8, measured only past a quarter of it)."""
-        if t == STRING:
-            return f"type({v}) is not str or len({v}) > {self.max_bytes // 4} and " \
-                f"_rt.too_long({v}, {self.max_bytes})"
-        if t == BOOL:
-            return f"type({v}) is not bool"
-        return f"not _rt.is_number({v})"
-
-    def _value(self, w: CodeWriter, src: str, dst: str, t: str) -> None:
-        """Lines that check `src` is a `t` and, for converted types, store it in `dst`."""
-        if t in (STRING, BOOL, NUMBER):
-            w.line(f"if {self._scalar_test(src, t)}: raise _rt.Invalid")
-            if dst != src and not dst.startswith("o["):
-                w.line(f"{dst} = {src}")
-        elif t in (IP, TIME):
-            w.line(f"{dst} = _rt.{t}({src})")
-        elif t in self.cs.records or is_map(t):
-            w.line(f"{dst} = {self.type_function(t)}({src}, now)")
-        else:
-            w.line(f"v = {src}")
-            w.line("if type(v) is not list and type(v) not in SEQUENCES: raise _rt.Invalid")
-            check = self._scalar_test("y", STRING) if t == "set<string>" else \
-                "not _rt.is_number(y)"
-            w.line("for y in v:")
-            with w.indent():
-                w.line(f"if {check}: raise _rt.Invalid")
-            if not dst.startswith("o["):
-                w.line(f"{dst} = v")
-
-    def type_function(self, t: str) -> str:
-        """The validator of a record or map type, written once into the module."""
-        name = self.type_functions.get(t)
-        if name is not None:
-            return name
-        name = self.type_functions[t] = f"t{len(self.type_functions)}"
-        if t in self.cs.records:
-            saved, self.w = self.w, CodeWriter()
-            self.validator(name, self.cs.records[t])
-            self.type_source.append(self.w.source())
-            self.w = saved
-            return name
-        w = CodeWriter()
-        w.comment(f"{t}: string keys, each value checked")
-        w.line(f"def {name}(a, now):")
-        with w.indent():
-            w.line("if type(a) is not dict: raise _rt.Invalid")
-            w.line("o = {}")
-            w.line("for k, x in a.items():")
-            with w.indent():
-                w.line(f"if {self._scalar_test('k', STRING)}: raise _rt.Invalid")
-                self._value(w, "x", "o[k]", map_value(t))
-                if map_value(t) in (STRING, BOOL, NUMBER) or is_set(map_value(t)):
-                    w.line("o[k] = x")
-            w.line("return o")
-        self.type_source.append(w.source())
-        return name
 
     # ---- rules -----------------------------------------------------------------
 
@@ -433,7 +328,7 @@ class _Gen:
         header = [
             f"# policyd: generated code for {safe_comment(self.name)} ({self.cs.version})",
             "# Policy values are written with repr(); names are generated, never policy text.",
-            "SEQUENCES = _rt.SEQUENCES", *self.const_lines, "",
+            "SEQUENCES = _rt.SEQUENCES", *self.const_lines, *self.route_lines(), "",
         ]
         offset = len(header)
         source = "\n".join(header) + "\n" + self.w.source() + "".join(self.type_source)

@@ -1,0 +1,69 @@
+"""Imports between policyd's stages run one way only (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "policyd"
+# stage -> the stages it may import (its own always)
+ALLOWED = {
+    "values": set(),
+    "language": {"values"},
+    "engine": {"language", "values"},
+    "server": {"engine", "language", "values", "wire", "_proto"},
+    "testing": {"engine", "language", "values"},
+    "wire": {"engine", "_proto"},
+    "client": {"engine", "wire", "_proto"},
+    "cli": {"engine", "language", "server", "testing", "values", "__init__"},
+    "__init__": {"engine", "language"},
+    "__main__": {"cli"},
+}
+
+
+def _stage(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _imports(path: Path) -> set[str]:
+    """The policyd stages a module imports (resolving relative imports)."""
+    rel = path.relative_to(PACKAGE).with_suffix("")
+    parts = list(rel.parts)
+    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                target = [*base, *(node.module.split(".") if node.module else [])]
+                if not target:  # `from . import x` at the top: x is the stage
+                    target = [alias.name for alias in node.names][:1]
+            elif node.module and node.module.startswith("policyd."):
+                target = node.module.split(".")[1:]
+            else:
+                continue
+            stage = target[0] if target else "__init__"
+            exists = (PACKAGE / stage).is_dir() or (PACKAGE / f"{stage}.py").is_file()
+            found.add(stage if exists else "__init__")  # a name the package itself defines
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("policyd.")}
+    return found
+
+
+def test_stages_import_only_upstream():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "_proto":
+            continue
+        stage = _stage(".".join(rel.with_suffix("").parts))
+        for target in _imports(path) - {stage}:
+            if target not in ALLOWED[stage]:
+                wrong.append(f"{rel} imports {target}")
+    assert wrong == []
+
+
+def test_the_checker_reaches_no_runtime_and_the_engine_no_server():
+    lang = {t for p in (PACKAGE / "language").rglob("*.py") for t in _imports(p)}
+    engine = {t for p in (PACKAGE / "engine").rglob("*.py") for t in _imports(p)}
+    assert "engine" not in lang and "server" not in engine
