@@ -7,6 +7,7 @@ global and a fixed table of builtins.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..language import check_sources
@@ -60,7 +61,7 @@ def compile_checked(checked: CheckedSet, name: str,
         max_string_bytes=max_string_bytes,
         role_attrs=checked.role_attrs,
         routes=RouteTable(checked.routes),
-        snapshot=snapshot,
+        snapshot=replace(snapshot, data={}) if snapshot is not None else None,  # text let go
         namespace=namespace,
     )
 

@@ -9,6 +9,7 @@ is a diagnostic with the file and line of the entry.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,42 +146,59 @@ class Pool:
     def __init__(self) -> None:
         self._seen: dict = {}
 
-    def share(self, v):
-        t = type(v)
-        if t is str:
-            return self._seen.setdefault(v, v)
-        if t is list or t is tuple:
-            items = tuple(self.share(x) for x in v)
-            return self._seen.setdefault(("t", items), items)
-        if t is dict:
-            d = {self.share(k): self.share(x) for k, x in v.items()}
-            try:
-                key = ("d", frozenset(d.items()))
-            except TypeError:  # a record inside: not shared
-                return d
-            return self._seen.setdefault(key, d)
-        return v
+    def share(self, attrs: dict) -> dict:
+        """An entity's stored attributes, changed in place (the validator's fresh copy):
+        sets become pooled tuples, strings and map keys are interned, two levels deep
+        (records inside are kept as they are)."""
+        seen = self._seen
+        for k, v in attrs.items():
+            t = type(v)
+            if t is list:
+                v = tuple(v)
+                attrs[k] = seen.setdefault(v, v)
+            elif t is str:
+                attrs[k] = seen.setdefault(v, v)
+            elif t is dict:
+                m = {}
+                for mk, mv in v.items():
+                    mt = type(mv)
+                    if mt is list:
+                        mv = tuple(mv)
+                        mv = seen.setdefault(mv, mv)
+                    elif mt is str:
+                        mv = seen.setdefault(mv, mv)
+                    m[seen.setdefault(mk, mk)] = mv
+                attrs[k] = m
+        return attrs
 
 
-def _values(path: str, text: str, report) -> tuple[list, Callable[[int], Span]] | None:
-    """Every entry of a file in one C-speed parse, and a way to find an entry's line
-    when it has a problem; None after reporting a syntax error (found the slow way)."""
+CHUNK = 20_000  # .jsonl lines decoded at once: fast, and the decoded chunk is let go
+
+
+def _chunks(path: str, text: str, report):
+    """(entries, where) pieces of a file, each decoded in one C-speed parse; `where(i)`
+    finds entry i's line when it has a problem. A syntax error is reported with its line
+    and, in .jsonl, the other lines still count."""
     if path.endswith(".jsonl"):
         numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-        try:
-            values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
-        except (json.JSONDecodeError, RecursionError, ValueError):
-            good = parse_file(path, text, report)  # the bad lines reported, the rest kept
-            return [v for v, _ in good], lambda i: good[i][1]
-        return values, lambda i: Span(path, numbered[i][0], 1)
+        for start in range(0, len(numbered), CHUNK):
+            part = numbered[start:start + CHUNK]
+            try:
+                values = json.loads("[" + ",".join(line for _, line in part) + "]")
+            except (json.JSONDecodeError, RecursionError, ValueError):
+                good = parse_file(path, "\n" * (part[0][0] - 1) + "\n".join(
+                    line for _, line in part), report)  # keeps the lines' numbers
+                yield [v for v, _ in good], lambda i, good=good: good[i][1]
+                continue
+            yield values, lambda i, part=part: Span(path, part[i][0], 1)
+        return
     try:
         values = json.loads(text)
     except (json.JSONDecodeError, RecursionError, ValueError):
-        parse_file(path, text, report)
-        return None
+        values = None
     if not isinstance(values, list):
         parse_file(path, text, report)
-        return None
+        return
     spans: list = []
 
     def where(i: int) -> Span:
@@ -188,7 +206,7 @@ def _values(path: str, text: str, report) -> tuple[list, Callable[[int], Span]] 
             spans.extend(span for _, span in parse_file(path, text, lambda d: None))
         return spans[i]
 
-    return values, where
+    yield values, where
 
 
 def build(data: dict[str, str], schema: Schema, validators: dict, max_bytes: int,
@@ -197,40 +215,50 @@ def build(data: dict[str, str], schema: Schema, validators: dict, max_bytes: int
     Well-formed entries take a short path; anything else is explained with its line."""
     diags: list[Diagnostic] = []
     explain, pool = Explainer(schema, max_bytes), Pool()
-    targets: dict[tuple, EntitySchema] = {}
+    targets: dict[tuple, tuple[str, str] | None] = {}  # (kind or None, type) -> table key
     for kind, declared in (("principal", schema.principals), ("resource", schema.resources)):
-        for name, s in declared.items():
-            targets[(kind, name)] = s
-            targets[(None, name)] = None if (None, name) in targets else s  # None: ambiguous
-    rows: dict[EntitySchema, dict] = {}
-    check = {s: validators.get(f"data:{s.kind}:{s.name}") for s in targets.values() if s}
-    for path, text in data.items():
-        parsed = _values(path, text, diags.append)
-        if parsed is None:
-            continue
-        values, where = parsed
-        for index, value in enumerate(values):
-            target = None
-            if type(value) is dict and value.keys() <= _KEYS and \
-                    type(value.get("id")) is str and value["id"] and \
-                    type(value.get("attrs", {})) is dict:
-                target = targets.get((value.get("kind"), value.get("type")))
-            validator = check.get(target)
-            if validator is not None:
-                table = rows.setdefault(target, {})
-                eid = value["id"]
-                if eid not in table:
-                    try:
-                        table[eid] = pool.share(validator(value.get("attrs", {}), now))
-                        continue
-                    except Exception:
-                        pass
-            _explain(value, where(index), schema, validators, explain, now, rows, data,
-                     diags.append)
-    tables = EntityData(*({name: Tables(rows.get(s, {}), tuple(
+        for name in declared:
+            targets[(kind, name)] = (kind, name)
+            targets[(None, name)] = None if (None, name) in targets else (kind, name)
+    rows: dict[tuple[str, str], dict] = {}  # keyed by strings: schemas hash slowly
+    check = {key: validators.get(f"data:{key[0]}:{key[1]}") for key in targets.values() if key}
+    collecting = gc.isenabled()
+    gc.disable()  # millions of new containers: the cycle collector would rescan them all
+    try:
+        _load(data, schema, validators, explain, pool, targets, check, rows, now, diags)
+    finally:
+        if collecting:
+            gc.enable()
+    tables = EntityData(*({name: Tables(rows.get((kind, name), {}), tuple(
         a.name for a in s.stored if not a.optional)) for name, s in declared.items() if s.stored}
-        for declared in (schema.principals, schema.resources)))
+        for kind, declared in (("principal", schema.principals),
+                               ("resource", schema.resources))))
     return tables, diags
+
+
+def _load(data, schema, validators, explain, pool, targets, check, rows, now, diags) -> None:
+    for path, text in data.items():
+        for values, where in _chunks(path, text, diags.append):
+            for index, value in enumerate(values):
+                # the short path: a well-formed entry of a known type whose attributes check
+                if type(value) is dict and len(value) == 2 + ("attrs" in value) + \
+                        ("kind" in value) and "type" in value and "id" in value:
+                    eid, attrs = value["id"], value.get("attrs", {})
+                    key = targets.get((value.get("kind"), value.get("type")))
+                    validator = check.get(key)
+                    if validator is not None and type(eid) is str and eid \
+                            and type(attrs) is dict:
+                        table = rows.get(key)
+                        if table is None:
+                            table = rows[key] = {}
+                        if eid not in table:
+                            try:
+                                table[eid] = pool.share(validator(attrs, now))
+                                continue
+                            except Exception:
+                                pass
+                _explain(value, where(index), schema, validators, explain, now, rows, data,
+                         diags.append)
 
 
 def _explain(value, where: Span, schema: Schema, validators, explain, now, rows, data,
@@ -240,7 +268,7 @@ def _explain(value, where: Span, schema: Schema, validators, explain, now, rows,
     target = entry and _target(entry, schema, report)
     if target is None:
         return
-    if entry.id in rows.get(target, {}):
+    if entry.id in rows.get((target.kind, target.name), {}):
         report(Diagnostic.at(where, "E506", f"{target.kind} {target.name} {entry.id!r} is "
                              "given twice"))
         return
