@@ -132,38 +132,42 @@ class Engine:
                     or len(p) != 2 + (pattrs is not None) or len(r) != 2 + (rattrs is not None):
                 raise ValueError
             ptype, pid, rtype, rid = p["type"], p["id"], r["type"], r["id"]
+            principals, resources, context_v, q, entities, limiters = state.hot
             if type(pid) is not str or type(rid) is not str or type(action) is not str \
-                    or type(rtype) is not str or not pid or not rid:
+                    or not pid or not rid:
                 raise ValueError
-            q = state.short
-            if (len(pid) > q or len(rid) > q or len(action) > q or len(rtype) > q) \
-                    and _over(state.max_bytes, pid, rid, action, rtype):
+            if (len(pid) > q or len(rid) > q or len(action) > q) \
+                    and _over(state.max_bytes, pid, rid, action):
                 raise ValueError
             now = self.clock
-            P = state.principals[ptype](_EMPTY_DICT if pattrs is None else pattrs, now)
-            context_v = state.context
+            P = principals[ptype](_EMPTY_DICT if pattrs is None else pattrs, now)
             if context_v is not None:
                 C = context_v(_EMPTY_DICT if ctx is None else ctx, now)
             elif ctx:
                 raise ValueError
             else:
                 C = _EMPTY_DICT
-            rv = state.resources.get(rtype)
-            R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs, now)
+            rv = resources.get(rtype)
+            if rv is not None:
+                R = rv(_EMPTY_DICT if rattrs is None else rattrs, now)
+            elif type(rtype) is not str or _over(state.max_bytes, rtype):
+                raise ValueError  # an undeclared type is decided; it must still be a name
+            else:
+                R = None
             if wf is not None:
                 self._check_fields(state, wf)
             if dry is not None and type(dry) is not bool:
                 raise ValueError
         except Exception:
             raise RequestError(self._problem(state, request)) from None
-        if state.entities is not None:  # stored attributes from the set's entity data
-            found = state.entities.attach(ptype, pid, P, rtype, rid, R)
+        if entities is not None:  # stored attributes from the set's entity data
+            found = entities.attach(ptype, pid, P, rtype, rid, R)
             if type(found) is str:
                 return self._plain(state.ps, found, EMPTY)
             P, R = found
         decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
         if R is not None:
-            limiter = state.ps.limiters[rtype].get(action)
+            limiter = limiters[rtype].get(action)
             if limiter is not None:  # step 8, inline: it runs on every limited request
                 try:
                     buckets = limiter(pid, P, rid, R, C, ptype)
@@ -298,31 +302,32 @@ class Engine:
     def _decide(self, state: Installed, pid, P, rtype, rid, R, C, ptype, action, wf,
                 explain) -> Decision:
         """Inventory, the generated decider, writes and the memo of identical decisions."""
-        ps = state.ps
+        ps, role_names, role_attrs, allow_caches, deny_cache = state.deciding
         try:
             roles = P.get("roles")
-            if state.role_attrs:
-                roles = role_names_in(P, roles, state.role_attrs)
-            warnings = EMPTY if not roles or state.role_names.issuperset(roles) else \
-                unknown_roles(roles, state.role_names)
+            if role_attrs:
+                roles = role_names_in(P, roles, role_attrs)
+            warnings = EMPTY if not roles or role_names.issuperset(roles) else \
+                unknown_roles(roles, role_names)
             if R is None:
                 return self._plain(ps, "unknown_resource", warnings)
             fn = ps.deciders[rtype].get(action)
             if fn is None:
                 return self._plain(ps, "unknown_action", warnings)
-            parsed = (pid, P, rtype, rid, R, C, ptype, action)
             if explain:
-                return self._explained(ps, state.bits[rtype], parsed, wf, warnings)
+                return self._explained(ps, state.bits[rtype],
+                                       (pid, P, rtype, rid, R, C, ptype, action), wf, warnings)
             outcome = fn(pid, P, rid, R, C, ptype)
             if type(outcome) is int:
                 if wf:
-                    refused = refused_writes(ps, state.bits[rtype], parsed, wf)
+                    refused = refused_writes(ps, state.bits[rtype],
+                                             (pid, P, rtype, rid, R, C, ptype, action), wf)
                     if refused:
                         return make_decision(False, FrozenList(refused), EMPTY, 0.0, ps.version,
                                              warnings)
                 if warnings:
                     return self._allowed(ps, rtype, outcome, warnings)
-                cache = state.allow_caches[rtype]  # the int names a rule of this type only
+                cache = allow_caches[rtype]  # the int names a rule of this type only
                 found = cache.get(outcome)
                 if found is None:
                     found = self._allowed(ps, rtype, outcome, EMPTY)
@@ -332,12 +337,12 @@ class Engine:
             if warnings:
                 return make_decision(False, FrozenList(outcome or ("default_deny",)), EMPTY, 0.0,
                                      ps.version, warnings)
-            found = state.deny_cache.get(outcome)
+            found = deny_cache.get(outcome)
             if found is None:
                 found = make_decision(False, FrozenList(outcome or ("default_deny",)), EMPTY,
                                       0.0, ps.version)
-                if len(state.deny_cache) < _CACHE_MAX:
-                    state.deny_cache[outcome] = found
+                if len(deny_cache) < _CACHE_MAX:
+                    deny_cache[outcome] = found
             return found
         except Exception as exc:  # fail closed: never allow on an unexpected failure
             return self._failed(ps, exc)

@@ -28,24 +28,34 @@ class Installed:
     max_bytes: int
     entities: EntityData | None  # None: no type has stored attributes
     role_attrs: tuple[str, ...]  # principal attributes besides `roles` that hold roles
+    hot: tuple  # what the hot path reads, as one tuple: one unpack beats many loads
+    deciding: tuple  # likewise for the step after validation
 
     @classmethod
     def of(cls, ps: PolicySet, log_attributes: bool = False) -> Installed:
         schema = ps.schema
+        principals = {name: ps.validators[f"principal:{name}"] for name in schema.principals}
+        resources = {name: ps.validators[f"resource:{name}"] for name in schema.resources}
+        entities = ps.entities if any(s.stored for s in (*schema.principals.values(),
+                                                         *schema.resources.values())) else None
+        short = ps.max_string_bytes // 4
+        allow_caches: dict = {r: {} for r in schema.resources}
+        deny_cache: dict = {}
         return cls(
             ps=ps,
-            principals={name: ps.validators[f"principal:{name}"] for name in schema.principals},
-            resources={name: ps.validators[f"resource:{name}"] for name in schema.resources},
+            principals=principals,
+            resources=resources,
             context=ps.validators.get("context"),
             bits={r: {f: 1 << i for i, f in enumerate(fields)} for r, fields in ps.fields.items()},
             role_names=schema.roles,
-            deny_cache={},
-            allow_caches={r: {} for r in schema.resources},
+            deny_cache=deny_cache,
+            allow_caches=allow_caches,
             records=RecordBuilder(schema, log_attributes),
-            short=ps.max_string_bytes // 4,
+            short=short,
             max_bytes=ps.max_string_bytes,
-            entities=ps.entities if any(s.stored for s in (*schema.principals.values(),
-                                                            *schema.resources.values()))
-            else None,
+            entities=entities,
             role_attrs=ps.role_attrs,
+            hot=(principals, resources, ps.validators.get("context"), short, entities,
+                 ps.limiters),
+            deciding=(ps, schema.roles, ps.role_attrs, allow_caches, deny_cache),
         )

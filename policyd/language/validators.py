@@ -67,7 +67,11 @@ class ValidatorCode:
         """An expression true when `v` is NOT of type `t` (numbers: int or finite float;
         strings: at most max_string_bytes of UTF-8, measured only past a quarter of it)."""
         if t == STRING:
-            return f"type({v}) is not str or len({v}) > {self.max_bytes // 4} and " \
+            if "[" in v:  # read the value once: `s` is rebound by each test of a chain
+                v, first = "s", f"(s := {v})"
+            else:
+                first = v
+            return f"type({first}) is not str or len({v}) > {self.max_bytes // 4} and " \
                 f"_rt.too_long({v}, {self.max_bytes})"
         if t == BOOL:
             return f"type({v}) is not bool"
