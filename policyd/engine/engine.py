@@ -279,7 +279,8 @@ class Engine:
         if type(rid) is not str or not rid or type(rtype) is not str \
                 or len(resource) != 2 + (rattrs is not None) \
                 or any(type(a) is not str for a in actions) \
-                or _over(state.max_bytes, rid, rtype, *actions):
+                or any(len(t) > state.short for t in (rid, rtype, *actions)) \
+                and _over(state.max_bytes, rid, rtype, *actions):
             raise ValueError
         rv = state.resources.get(rtype)
         R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs, self.clock)
