@@ -20,7 +20,7 @@ GENERATED_NAME = re.compile(
     r"^(v_p\d+|v_c|v_r\d+|vd_[pr]\d+|t\d+|d_\d+_\d+|l_\d+_\d+|show_\d+|write_\d+|c_\d+_\d+"
     r"|K\d+|h\d+|SEQUENCES)$")
 LOCALS = {"_rt", "pid", "P", "rid", "R", "C", "pt", "act", "a", "now", "o", "v", "x", "y", "k", "s",
-          "d", "m", "b"}
+          "d", "m", "b", "S"}
 METHODS = {"isdisjoint", "issuperset", "get", "append", "items"}
 
 

@@ -138,41 +138,18 @@ def entry_of(value, where: Span, report) -> Entry | None:
     return Entry(value.get("kind"), value["type"], value["id"], value.get("attrs", {}), where)
 
 
-class Pool:
-    """Shares equal immutable pieces of entity data: role names, sets (kept as tuples)
-    and small maps recur across a directory's entries, and a million entities must fit
-    in memory."""
-
-    def __init__(self) -> None:
-        self._seen: dict = {}
-
-    def share(self, attrs: dict) -> dict:
-        """An entity's stored attributes, changed in place (the validator's fresh copy):
-        sets become pooled tuples, strings and map keys are interned, two levels deep
-        (records inside are kept as they are)."""
-        seen = self._seen
-        for k, v in attrs.items():
-            t = type(v)
-            if t is list:
-                v = tuple(v)
-                attrs[k] = seen.setdefault(v, v)
-            elif t is str:
-                attrs[k] = seen.setdefault(v, v)
-            elif t is dict:
-                m = {}
-                for mk, mv in v.items():
-                    mt = type(mv)
-                    if mt is list:
-                        mv = tuple(mv)
-                        mv = seen.setdefault(mv, mv)
-                    elif mt is str:
-                        mv = seen.setdefault(mv, mv)
-                    m[seen.setdefault(mk, mk)] = mv
-                attrs[k] = m
-        return attrs
-
-
 CHUNK = 20_000  # .jsonl lines decoded at once: fast, and the decoded chunk is let go
+
+
+def _nth_line(path: str, part: list[str], start: int, i: int) -> Span:
+    """The line of the i-th entry of a chunk (blank lines hold none)."""
+    seen = -1
+    for n, line in enumerate(part):
+        if line.strip():
+            seen += 1
+            if seen == i:
+                return Span(path, start + n + 1, 1)
+    return Span(path, start + 1, 1)
 
 
 def _chunks(path: str, text: str, report):
@@ -180,17 +157,16 @@ def _chunks(path: str, text: str, report):
     finds entry i's line when it has a problem. A syntax error is reported with its line
     and, in .jsonl, the other lines still count."""
     if path.endswith(".jsonl"):
-        numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-        for start in range(0, len(numbered), CHUNK):
-            part = numbered[start:start + CHUNK]
+        lines = text.splitlines()
+        for start in range(0, len(lines), CHUNK):
+            part = lines[start:start + CHUNK]
             try:
-                values = json.loads("[" + ",".join(line for _, line in part) + "]")
+                values = json.loads("[" + ",".join(line for line in part if line.strip()) + "]")
             except (json.JSONDecodeError, RecursionError, ValueError):
-                good = parse_file(path, "\n" * (part[0][0] - 1) + "\n".join(
-                    line for _, line in part), report)  # keeps the lines' numbers
+                good = parse_file(path, "\n" * start + "\n".join(part), report)
                 yield [v for v, _ in good], lambda i, good=good: good[i][1]
                 continue
-            yield values, lambda i, part=part: Span(path, part[i][0], 1)
+            yield values, lambda i, part=part, start=start: _nth_line(path, part, start, i)
         return
     try:
         values = json.loads(text)
@@ -214,7 +190,9 @@ def build(data: dict[str, str], schema: Schema, validators: dict, max_bytes: int
     """Check every entry against the stored attributes it may set; the lookup tables.
     Well-formed entries take a short path; anything else is explained with its line."""
     diags: list[Diagnostic] = []
-    explain, pool = Explainer(schema, max_bytes), Pool()
+    # the data validators pool as they check: equal sets become one shared tuple, map
+    # keys one string, so a million users with the same few roles hold them once
+    explain, pool = Explainer(schema, max_bytes), {}.setdefault
     targets: dict[tuple, tuple[str, str] | None] = {}  # (kind or None, type) -> table key
     for kind, declared in (("principal", schema.principals), ("resource", schema.resources)):
         for name in declared:
@@ -237,26 +215,25 @@ def build(data: dict[str, str], schema: Schema, validators: dict, max_bytes: int
 
 
 def _load(data, schema, validators, explain, pool, targets, check, rows, now, diags) -> None:
+    slots: dict = {}  # (kind or None, type) -> (validator, its table): one lookup an entry
+    for lookup, key in targets.items():
+        if key is not None and check.get(key) is not None:
+            slots[lookup] = (check[key], rows.setdefault(key, {}))
     for path, text in data.items():
         for values, where in _chunks(path, text, diags.append):
             for index, value in enumerate(values):
                 # the short path: a well-formed entry of a known type whose attributes check
                 if type(value) is dict and len(value) == 2 + ("attrs" in value) + \
                         ("kind" in value) and "type" in value and "id" in value:
+                    slot = slots.get((value.get("kind"), value["type"]))
                     eid, attrs = value["id"], value.get("attrs", {})
-                    key = targets.get((value.get("kind"), value.get("type")))
-                    validator = check.get(key)
-                    if validator is not None and type(eid) is str and eid \
-                            and type(attrs) is dict:
-                        table = rows.get(key)
-                        if table is None:
-                            table = rows[key] = {}
-                        if eid not in table:
-                            try:
-                                table[eid] = pool.share(validator(attrs, now))
-                                continue
-                            except Exception:
-                                pass
+                    if slot is not None and type(eid) is str and eid and type(attrs) is dict \
+                            and eid not in slot[1]:
+                        try:
+                            slot[1][eid] = slot[0](attrs, pool)
+                            continue
+                        except Exception:
+                            pass
                 _explain(value, where(index), schema, validators, explain, now, rows, data,
                          diags.append)
 
@@ -300,7 +277,7 @@ def _checked(entry: Entry, schema: EntitySchema, validators: dict, explain: Expl
                              "mark the attributes that come from data `stored`"))
         return None
     try:
-        return validator(entry.attrs, now)
+        return validator(entry.attrs, {}.setdefault)
     except Exception:
         where = f"{schema.kind} {schema.name} {entry.id!r}: attrs"
         problem = explain.attrs(where, schema, entry.attrs, stored=True) or \

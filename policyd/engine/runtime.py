@@ -16,7 +16,8 @@ from ..values import is_number as is_number  # generated code calls _rt.is_numbe
 
 fs = frozenset
 # The only builtins generated code can reach: the validators' type tests.
-BUILTINS = {"type": type, "len": len, "dict": dict, "list": list, "str": str, "bool": bool, "int": int,
+BUILTINS = {"type": type, "len": len, "dict": dict, "list": list, "tuple": tuple, "str": str,
+            "bool": bool, "int": int,
             "float": float}
 SEQUENCES = (list, tuple, set, frozenset)  # a request's set may come as any of these
 

@@ -50,7 +50,8 @@ class _Gen(ValidatorCode):
         self.shared: dict[str, str] = {}  # condition text -> local already holding it
         self.consts: dict[object, str] = {}
         self.const_lines: list[str] = []
-        self.type_functions: dict[str, str] = {}
+        self.type_functions: dict[tuple, str] = {}
+        self.pooling = False  # writing a data validator: sets pooled as tuples
         self.type_source: list[str] = []
         self.roles_required = bool(cs.principals) and all(
             "roles" in p.by_name and not p.by_name["roles"].optional

@@ -17,14 +17,14 @@ class ValidatorCode:
         attrs = schema.sent if attrs is None else attrs
         supplies_time = schema.kind == "context" and any(
             a.name == "time" and a.type == TIME for a in attrs)
-        converts = supplies_time or any(self._converts(a.type) for a in attrs)
+        converts = self.pooling or supplies_time or any(self._converts(a.type) for a in attrs)
         optional = [a for a in attrs if all_optional or a.optional
                     or (supplies_time and a.name == "time")]
         required = [a for a in attrs if a not in optional]
         count = " + ".join([str(len(required))] + [f"({a.name!r} in a)" for a in optional])
         self.w.comment(f"{schema.kind} {schema.name}: exact attribute types, nothing undeclared")
         with self.w.origin(schema.file, schema.line):
-            self.w.line(f"def {fn}(a, now):")
+            self.w.line(f"def {fn}(a, {self._arg}):")
             with self.w.indent():
                 self.w.line(f"if type(a) is not dict or len(a) != {count}: raise _rt.Invalid")
                 scalars = [self._scalar_test(f"a[{a.name!r}]", a.type) for a in required
@@ -54,10 +54,20 @@ class ValidatorCode:
 
     def data_validator(self, validators: dict, fn: str, schema: EntitySchema) -> None:
         """Entity data holds only stored attributes, each optional here: a required one
-        that an entry lacks denies at decision time (`missing_data:...`)."""
+        that an entry lacks denies at decision time (`missing_data:...`). Data validators
+        take a pool, `S(value, value)`, instead of a clock: a million entities' sets
+        become shared tuples and their map keys interned in the same pass."""
         if schema.stored:
             validators[f"data:{schema.kind}:{schema.name}"] = fn
-            self.validator(fn, schema, schema.stored, all_optional=True)
+            self.pooling = True
+            try:
+                self.validator(fn, schema, schema.stored, all_optional=True)
+            finally:
+                self.pooling = False
+
+    @property
+    def _arg(self) -> str:
+        return "S" if self.pooling else "now"
 
     def _converts(self, t: str) -> bool:
         """A value of this type is rebuilt on validation (ip, time, records, maps)."""
@@ -86,7 +96,7 @@ class ValidatorCode:
         elif t in (IP, TIME):
             w.line(f"{dst} = _rt.{t}({src})")
         elif t in self.cs.records or is_map(t):
-            w.line(f"{dst} = {self.type_function(t)}({src}, now)")
+            w.line(f"{dst} = {self.type_function(t)}({src}, {self._arg})")
         else:
             w.line(f"v = {src}")
             w.line("if type(v) is not list and type(v) not in SEQUENCES: raise _rt.Invalid")
@@ -95,15 +105,17 @@ class ValidatorCode:
             w.line("for y in v:")
             with w.indent():
                 w.line(f"if {check}: raise _rt.Invalid")
-            if not dst.startswith("o["):
+            if self.pooling:
+                w.line(f"{dst} = S(v := tuple(v), v)")
+            elif not dst.startswith("o["):
                 w.line(f"{dst} = v")
 
     def type_function(self, t: str) -> str:
         """The validator of a record or map type, written once into the module."""
-        name = self.type_functions.get(t)
+        name = self.type_functions.get((t, self.pooling))
         if name is not None:
             return name
-        name = self.type_functions[t] = f"t{len(self.type_functions)}"
+        name = self.type_functions[(t, self.pooling)] = f"t{len(self.type_functions)}"
         if t in self.cs.records:
             saved, self.w = self.w, CodeWriter()
             self.validator(name, self.cs.records[t])
@@ -112,15 +124,18 @@ class ValidatorCode:
             return name
         w = CodeWriter()
         w.comment(f"{t}: string keys, each value checked")
-        w.line(f"def {name}(a, now):")
+        w.line(f"def {name}(a, {self._arg}):")
         with w.indent():
             w.line("if type(a) is not dict: raise _rt.Invalid")
             w.line("o = {}")
             w.line("for k, x in a.items():")
             with w.indent():
                 w.line(f"if {self._scalar_test('k', STRING)}: raise _rt.Invalid")
+                if self.pooling:
+                    w.line("k = S(k, k)")
                 self._value(w, "x", "o[k]", map_value(t))
-                if map_value(t) in (STRING, BOOL, NUMBER) or is_set(map_value(t)):
+                if map_value(t) in (STRING, BOOL, NUMBER) or \
+                        is_set(map_value(t)) and not self.pooling:
                     w.line("o[k] = x")
             w.line("return o")
         self.type_source.append(w.source())

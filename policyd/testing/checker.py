@@ -221,7 +221,7 @@ class TestChecker:
         if self.ps is None:  # checked only: nothing will run
             return {**entity.part, "attrs": sent}, held
         validator = self.ps.validators[f"data:{entity.kind}:{entity.schema.name}"]
-        return {**entity.part, "attrs": sent}, validator(held, lambda: 0.0)
+        return {**entity.part, "attrs": sent}, validator(held, {}.setdefault)
 
     def expectation(self, step, current: dict) -> Expectation | None:
         found = self.request(step, current)
