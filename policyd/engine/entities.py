@@ -161,7 +161,10 @@ def _chunks(path: str, text: str, report):
         for start in range(0, len(lines), CHUNK):
             part = lines[start:start + CHUNK]
             try:
-                values = json.loads("[" + ",".join(line for line in part if line.strip()) + "]")
+                try:  # blank lines are rare: join first, filter only when needed
+                    values = json.loads("[" + ",".join(part) + "]")
+                except json.JSONDecodeError:
+                    values = json.loads("[" + ",".join(x for x in part if x.strip()) + "]")
             except (json.JSONDecodeError, RecursionError, ValueError):
                 good = parse_file(path, "\n" * start + "\n".join(part), report)
                 yield [v for v, _ in good], lambda i, good=good: good[i][1]

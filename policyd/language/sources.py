@@ -82,7 +82,8 @@ class Snapshot:
 
     @property
     def version(self) -> str:
-        return version_of(self.sources, self.root, self.data)
+        return version_of(self.sources, self.root, self.data,
+                          {path: ident[2] for path, ident in self.identities.items()})
 
 
 def data_files(root: str | Path, extra: tuple[str | Path, ...] = ()) -> list[Path]:
@@ -166,14 +167,19 @@ def read_sources(path: str | Path, include_tests: bool = False) -> dict[str, str
 
 
 def version_of(sources: dict[str, str], root: str | Path | None = None,
-               data: dict[str, str] | None = None) -> str:
-    """A digest of the set's source and entity data: contents and names relative to the
-    set's root (data outside the set by file name)."""
+               data: dict[str, str] | None = None,
+               digests: dict[str, str] | None = None) -> str:
+    """A digest of the set's source and entity data: each file's name (relative to the
+    set's root; data outside the set by file name) and the sha256 of its UTF-8 text,
+    taken from `digests` where the reader already computed it (a 100 MB data file is
+    then hashed once)."""
     h = hashlib.sha256()
     base = Path(root) if root is not None and Path(root).is_dir() else None
     every = {**sources, **(data or {})}
     for path in sorted(every):
         inside = base is not None and Path(path).is_relative_to(base)
         name = str(Path(path).relative_to(base)) if inside else Path(path).name
-        h.update(name.encode() + b"\0" + every[path].encode() + b"\0")
+        digest = (digests or {}).get(path) or \
+            hashlib.sha256(every[path].encode("utf-8", "surrogatepass")).hexdigest()
+        h.update(name.encode() + b"\0" + digest.encode() + b"\0")
     return "sha256:" + h.hexdigest()[:16]
