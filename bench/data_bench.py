@@ -119,19 +119,23 @@ def sent_requests(n: int, flat: bool) -> list[dict]:
     return out
 
 
-def timed(engine: Engine, requests: list[dict], passes: int = 5) -> float:
-    """Median µs per decision over several passes of the same requests."""
-    check = engine.check
-    for r in requests[:2000]:
-        check(r)
-    samples = []
-    for _ in range(passes):
-        gc.collect()
-        t0 = time.perf_counter()
-        for r in requests:
-            check(r)
-        samples.append((time.perf_counter() - t0) / len(requests) * 1e6)
-    return statistics.median(samples)
+def interleaved(cases: list[tuple[Engine, list[dict]]], rounds: int = 15) -> list[float]:
+    """Median µs per decision of each case, measured in alternating rounds with the
+    collector off, so both see the same machine."""
+    samples: list[list[float]] = [[] for _ in cases]
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for (engine, requests), out in zip(cases, samples, strict=True):
+                check = engine.check
+                t0 = time.perf_counter()
+                for r in requests:
+                    check(r)
+                out.append((time.perf_counter() - t0) / len(requests) * 1e6)
+    finally:
+        gc.enable()
+    return [statistics.median(s) for s in samples]
 
 
 def main() -> None:
@@ -151,11 +155,11 @@ def main() -> None:
         requests = stored_requests(args.requests)
         same = [(d.allowed, d.reasons) for d in map(big_engine.check, requests[:500])]
         assert same == [(d.allowed, d.reasons) for d in map(small_engine.check, requests[:500])]
-        t_small, t_big = timed(small_engine, requests), timed(big_engine, requests)
+        t_small, t_big = interleaved([(small_engine, requests), (big_engine, requests)])
         del big_engine
     flat, scoped = Engine(compile_text(FLAT)), Engine(compile_text(SCOPED))
-    t_flat = timed(flat, sent_requests(args.requests, True))
-    t_scoped = timed(scoped, sent_requests(args.requests, False))
+    t_flat, t_scoped = interleaved([(flat, sent_requests(args.requests, True)),
+                                    (scoped, sent_requests(args.requests, False))])
     print(f"entity data: {count:,} entities in one .data.jsonl ({size:.0f} MB)\n")
     print("| case | value | target |")
     print("|---|---|---|")

@@ -69,9 +69,18 @@ class ValidatorCode:
     def _arg(self) -> str:
         return "S" if self.pooling else "now"
 
-    def _converts(self, t: str) -> bool:
-        """A value of this type is rebuilt on validation (ip, time, records, maps)."""
-        return t in (IP, TIME) or is_map(t) or t in self.cs.records
+    def _converts(self, t: str, seen: frozenset = frozenset()) -> bool:
+        """A value of this type is rebuilt on validation: ip and time become their runtime
+        forms, and records and maps that hold them are copied; anything else is checked
+        and used as it came (no copy of a record or map of plain values)."""
+        if t in (IP, TIME):
+            return True
+        if is_map(t):
+            return self._converts(map_value(t), seen)
+        record = self.cs.records.get(t)
+        if record is None or t in seen:
+            return False
+        return any(self._converts(a.type, seen | {t}) for a in record.attrs)
 
     def _scalar_test(self, v: str, t: str) -> str:
         """An expression true when `v` is NOT of type `t` (numbers: int or finite float;
@@ -96,7 +105,10 @@ class ValidatorCode:
         elif t in (IP, TIME):
             w.line(f"{dst} = _rt.{t}({src})")
         elif t in self.cs.records or is_map(t):
-            w.line(f"{dst} = {self.type_function(t)}({src}, {self._arg})")
+            if self.pooling or self._converts(t):
+                w.line(f"{dst} = {self.type_function(t)}({src}, {self._arg})")
+            else:  # checked in place: the value is used as it came
+                w.line(f"{self.type_function(t)}({src}, {self._arg})")
         else:
             w.line(f"v = {src}")
             w.line("if type(v) is not list and type(v) not in SEQUENCES: raise _rt.Invalid")
@@ -124,18 +136,19 @@ class ValidatorCode:
             return name
         w = CodeWriter()
         w.comment(f"{t}: string keys, each value checked")
+        copies = self.pooling or self._converts(t)
         w.line(f"def {name}(a, {self._arg}):")
         with w.indent():
             w.line("if type(a) is not dict: raise _rt.Invalid")
-            w.line("o = {}")
+            w.line("o = {}" if copies else "o = a  # plain values: checked, not copied")
             w.line("for k, x in a.items():")
             with w.indent():
                 w.line(f"if {self._scalar_test('k', STRING)}: raise _rt.Invalid")
                 if self.pooling:
                     w.line("k = S(k, k)")
                 self._value(w, "x", "o[k]", map_value(t))
-                if map_value(t) in (STRING, BOOL, NUMBER) or \
-                        is_set(map_value(t)) and not self.pooling:
+                if copies and (map_value(t) in (STRING, BOOL, NUMBER) or
+                               is_set(map_value(t)) and not self.pooling):
                     w.line("o[k] = x")
             w.line("return o")
         self.type_source.append(w.source())
