@@ -27,7 +27,7 @@ from .records import DecisionIds, Recorder
 from .roles import role_names_in, unknown_roles
 from .state import Installed
 from .validation import explain_request
-from .writes import refused_writes
+from .writes import explained, refused_writes
 
 log = logging.getLogger("policyd.engine")
 
@@ -354,23 +354,7 @@ class Engine:
         return make_decision(True, FrozenList((ps.allow_rule(rtype, outcome).name,)),
                              FrozenList(visible), 0.0, ps.version, warnings)
 
-    def _explained(self, ps: PolicySet, field_bits: dict, parsed, wf, warnings) -> Decision:
-        """Every rule that held: all denies, or all allows plus the show and write rules."""
-        pid, P, rtype, rid, R, C, ptype, action = parsed
-        held = {e: [] for e in ("deny", "allow", "show", "write", "limit")}
-        for rule in ps.held(parsed):
-            held[rule.effect].append(rule.name)
-        if held["deny"] or not held["allow"]:
-            reasons = held["deny"] or ["default_deny"]
-            return make_decision(False, FrozenList(reasons), EMPTY, 0.0, ps.version, warnings)
-        if wf:
-            refused = refused_writes(ps, field_bits, parsed, wf)
-            if refused:
-                return make_decision(False, FrozenList(refused), EMPTY, 0.0, ps.version, warnings)
-        mask = ps.show[rtype](pid, P, rid, R, C, ptype, action) | 1
-        reasons = held["allow"] + held["show"] + held["write"]
-        return make_decision(True, FrozenList(reasons), FrozenList(ps.fields_of(rtype, mask)),
-                             0.0, ps.version, warnings)
+    _explained = staticmethod(explained)
 
     def rules_held(self, request: dict) -> list[str]:
         """The full name of every rule, limits included, whose condition holds for the

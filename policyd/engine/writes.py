@@ -1,8 +1,10 @@
 """Step 6 of a decision: an allowed request that writes fields no `write` rule grants
-(or fields the type does not declare) is denied, naming them."""
+(or fields the type does not declare) is denied, naming them; and the explained
+decision, which runs every rule's condition to name all that held."""
 
 from __future__ import annotations
 
+from .models import EMPTY, Decision, FrozenList, make_decision
 from .policyset import PolicySet
 
 
@@ -19,3 +21,22 @@ def refused_writes(ps: PolicySet, field_bits: dict, parsed, wf: list[str]) -> li
     if refused:
         reasons.append("not_writable:" + ",".join(refused))
     return reasons or None
+
+
+def explained(ps: PolicySet, field_bits: dict, parsed, wf, warnings) -> Decision:
+    """Every rule that held: all denies, or all allows plus the show and write rules."""
+    pid, P, rtype, rid, R, C, ptype, action = parsed
+    held: dict[str, list[str]] = {e: [] for e in ("deny", "allow", "show", "write", "limit")}
+    for rule in ps.held(parsed):
+        held[rule.effect].append(rule.name)
+    if held["deny"] or not held["allow"]:
+        reasons = held["deny"] or ["default_deny"]
+        return make_decision(False, FrozenList(reasons), EMPTY, 0.0, ps.version, warnings)
+    if wf:
+        refused = refused_writes(ps, field_bits, parsed, wf)
+        if refused:
+            return make_decision(False, FrozenList(refused), EMPTY, 0.0, ps.version, warnings)
+    mask = ps.show[rtype](pid, P, rid, R, C, ptype, action) | 1
+    reasons = held["allow"] + held["show"] + held["write"]
+    return make_decision(True, FrozenList(reasons), FrozenList(ps.fields_of(rtype, mask)),
+                         0.0, ps.version, warnings)
