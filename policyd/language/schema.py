@@ -148,17 +148,6 @@ class RoleGraph(Mapping[str, frozenset[str]]):
     def __contains__(self, role: object) -> bool:
         return role in self.parents
 
-    def ancestors(self, role: str) -> list[str]:
-        """The roles `role` inherits, nearest first (hover, explanations)."""
-        out, seen, queue = [], {role}, list(self.parents.get(role, ()))
-        while queue:
-            r = queue.pop(0)
-            if r not in seen and r in self.parents:
-                seen.add(r)
-                out.append(r)
-                queue.extend(self.parents[r])
-        return out
-
 
 @dataclass(frozen=True)
 class Schema:
