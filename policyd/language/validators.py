@@ -31,7 +31,8 @@ class ValidatorCode:
                            if a.type in (STRING, BOOL, NUMBER)]
                 if scalars:
                     self.w.line(f"if {' or '.join(scalars)}: raise _rt.Invalid")
-                self.w.line("o = dict(a)" if converts else "o = a")
+                # data validators own their input (fresh from JSON): pooled in place
+                self.w.line("o = dict(a)" if converts and not self.pooling else "o = a")
                 if supplies_time:
                     self.w.line("if 'time' not in a: o['time'] = now()")
                 for spec in required:
