@@ -39,8 +39,7 @@ def compile_checked(checked: CheckedSet, name: str,
         limiters[rtype][action] = namespace[fn]
     validators = {k: namespace[v] for k, v in gen.validators.items()}
     schema = checked.schema()
-    entities, problems = build_entities(data, schema, validators, max_string_bytes,
-                                        lambda: 0.0)
+    entities, problems = build_entities(data, schema, validators, max_string_bytes)
     if problems:
         raise PolicyError(problems, {**checked.sources, **data})
     return PolicySet(

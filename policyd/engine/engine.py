@@ -174,7 +174,7 @@ class Engine:
                     if buckets:
                         verdict = self.rate_store.acquire(buckets, self.clock(), dry is True)
                         if verdict is not PASSED:
-                            return self._rate_limited(state.ps, decision, verdict)
+                            return rate_limited(state.ps, decision, verdict)
                 except Exception as exc:
                     return self._rate_failed(state.ps, decision, exc)
         return decision
@@ -240,12 +240,10 @@ class Engine:
             if buckets:
                 verdict = self.rate_store.acquire(buckets, self.clock(), dry_run)
                 if verdict is not PASSED:
-                    return self._rate_limited(ps, decision, verdict)
+                    return rate_limited(ps, decision, verdict)
         except Exception as exc:
             return self._rate_failed(ps, decision, exc)
         return decision
-
-    _rate_limited = staticmethod(rate_limited)
 
     def _rate_failed(self, ps: PolicySet, decision: Decision, exc: Exception) -> Decision:
         """The store could not answer (the configured failure mode), or a limiter failed."""
@@ -316,7 +314,7 @@ class Engine:
             if fn is None:
                 return self._plain(ps, "unknown_action", warnings)
             if explain:
-                return self._explained(ps, state.bits[rtype],
+                return explained(ps, state.bits[rtype],
                                        (pid, P, rtype, rid, R, C, ptype, action), wf, warnings)
             outcome = fn(pid, P, rid, R, C, ptype)
             if type(outcome) is int:
@@ -353,8 +351,6 @@ class Engine:
         visible = ps.fields_of(rtype, outcome >> ALLOW_BITS)
         return make_decision(True, FrozenList((ps.allow_rule(rtype, outcome).name,)),
                              FrozenList(visible), 0.0, ps.version, warnings)
-
-    _explained = staticmethod(explained)
 
     def rules_held(self, request: dict) -> list[str]:
         """The full name of every rule, limits included, whose condition holds for the

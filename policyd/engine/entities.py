@@ -188,8 +188,8 @@ def _chunks(path: str, text: str, report):
     yield values, where
 
 
-def build(data: dict[str, str], schema: Schema, validators: dict, max_bytes: int,
-          now: Callable[[], float]) -> tuple[EntityData, list[Diagnostic]]:
+def build(data: dict[str, str], schema: Schema, validators: dict,
+          max_bytes: int) -> tuple[EntityData, list[Diagnostic]]:
     """Check every entry against the stored attributes it may set; the lookup tables.
     Well-formed entries take a short path; anything else is explained with its line."""
     diags: list[Diagnostic] = []
@@ -206,7 +206,7 @@ def build(data: dict[str, str], schema: Schema, validators: dict, max_bytes: int
     collecting = gc.isenabled()
     gc.disable()  # millions of new containers: the cycle collector would rescan them all
     try:
-        _load(data, schema, validators, explain, pool, targets, check, rows, now, diags)
+        _load(data, schema, validators, explain, pool, targets, check, rows, diags)
     finally:
         if collecting:
             gc.enable()
@@ -217,7 +217,7 @@ def build(data: dict[str, str], schema: Schema, validators: dict, max_bytes: int
     return tables, diags
 
 
-def _load(data, schema, validators, explain, pool, targets, check, rows, now, diags) -> None:
+def _load(data, schema, validators, explain, pool, targets, check, rows, diags) -> None:
     slots: dict = {}  # (kind or None, type) -> (validator, its table): one lookup an entry
     for lookup, key in targets.items():
         if key is not None and check.get(key) is not None:
@@ -237,12 +237,10 @@ def _load(data, schema, validators, explain, pool, targets, check, rows, now, di
                             continue
                         except Exception:
                             pass
-                _explain(value, where(index), schema, validators, explain, now, rows, data,
-                         diags.append)
+                _explain(value, where(index), schema, validators, explain, rows, diags.append)
 
 
-def _explain(value, where: Span, schema: Schema, validators, explain, now, rows, data,
-             report) -> None:
+def _explain(value, where: Span, schema: Schema, validators, explain, rows, report) -> None:
     """The slow path: say exactly what is wrong with one entry."""
     entry = entry_of(value, where, report)
     target = entry and _target(entry, schema, report)
@@ -252,7 +250,7 @@ def _explain(value, where: Span, schema: Schema, validators, explain, now, rows,
         report(Diagnostic.at(where, "E506", f"{target.kind} {target.name} {entry.id!r} is "
                              "given twice"))
         return
-    _checked(entry, target, validators, explain, now, report)
+    _attrs_problem(entry, target, validators, explain, report)
 
 
 def _target(entry: Entry, schema: Schema, report) -> EntitySchema | None:
@@ -271,16 +269,17 @@ def _target(entry: Entry, schema: Schema, report) -> EntitySchema | None:
     return None
 
 
-def _checked(entry: Entry, schema: EntitySchema, validators: dict, explain: Explainer, now,
-             report) -> dict | None:
+def _attrs_problem(entry: Entry, schema: EntitySchema, validators: dict, explain: Explainer,
+                   report) -> None:
+    """Why an entry's attributes do not check (E505)."""
     validator = validators.get(f"data:{schema.kind}:{schema.name}")
     if validator is None:
         report(Diagnostic.at(entry.where, "E505", f"{schema.kind} {schema.name} declares no "
                              "stored attributes, so entity data cannot set any",
                              "mark the attributes that come from data `stored`"))
-        return None
+        return
     try:
-        return validator(entry.attrs, {}.setdefault)
+        validator(entry.attrs, {}.setdefault)
     except Exception:
         where = f"{schema.kind} {schema.name} {entry.id!r}: attrs"
         problem = explain.attrs(where, schema, entry.attrs, stored=True) or \
@@ -288,4 +287,3 @@ def _checked(entry: Entry, schema: EntitySchema, validators: dict, explain: Expl
         report(Diagnostic.at(entry.where, "E505", problem,
                              "entity data sets only attributes declared `stored`"
                              if "not a stored" in problem else None))
-        return None

@@ -22,48 +22,37 @@ BUILTINS = {"type": type, "len": len, "dict": dict, "list": list, "tuple": tuple
 SEQUENCES = (list, tuple, set, frozenset)  # a request's set may come as any of these
 
 _CACHE_MAX = 65536
-_ip_cache: dict[str, IpValue] = {}
-_time_cache: dict[str, float] = {}
-
-
 class Invalid(Exception):
     """A request value that does not fit its declared type (the engine explains it)."""
 
 
-def ip(text) -> IpValue:
-    """Request-side ip conversion, cached: clients repeat their addresses."""
-    try:
-        return _ip_cache[text]
-    except KeyError:
-        pass
-    if type(text) is not str:
-        raise Invalid
-    try:
-        value = parse_ip(text)
-    except ValueError:
-        raise Invalid from None
-    if len(_ip_cache) >= _CACHE_MAX:
-        _ip_cache.clear()
-    _ip_cache[text] = value
-    return value
+def _cached(parse, what: str):
+    """A request-side converter of strings, cached (clients repeat their addresses and
+    times), refusing anything that is not a valid string with Invalid."""
+    cache: dict = {}
+
+    def convert(text):
+        try:
+            return cache[text]
+        except KeyError:
+            pass
+        if type(text) is not str:
+            raise Invalid
+        try:
+            value = parse(text)
+        except ValueError:
+            raise Invalid from None
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[text] = value
+        return value
+
+    convert.__name__ = convert.__qualname__ = what
+    return convert
 
 
-def time(text) -> float:
-    """Request-side time conversion, cached like `ip`."""
-    try:
-        return _time_cache[text]
-    except KeyError:
-        pass
-    if type(text) is not str:
-        raise Invalid
-    try:
-        value = parse_time(text)
-    except ValueError:
-        raise Invalid from None
-    if len(_time_cache) >= _CACHE_MAX:
-        _time_cache.clear()
-    _time_cache[text] = value
-    return value
+ip = _cached(parse_ip, "ip")
+time = _cached(parse_time, "time")
 
 
 # ---- operators ---------------------------------------------------------------
