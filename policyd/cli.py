@@ -1,4 +1,4 @@
-"""The `policyd` command: check, test, eval, compile, serve.
+"""The `policyd` command: check, test, eval, plan, compile, serve.
 
 Exit status: 0 success, 1 policy errors, failed tests, a missing path or a server
 that cannot start, 2 usage errors (argparse's own, a request that is not valid
@@ -152,6 +152,63 @@ def cmd_eval(args) -> int:
     return EXIT_USAGE if failed else EXIT_OK
 
 
+def _columns(text: str | None, ps, rtype: str) -> dict[str, str]:
+    """`attr=col,...`, or by default each attribute path as its own column (`.` as `_`)."""
+    if text:
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+            raise ValueError("--columns takes attr=column pairs separated by commas")
+        return {a.strip(): c.strip() for a, c in pairs}
+    res = ps.schema.resources.get(rtype)
+    out = {"id": "id"}
+
+    def walk(schema, prefix):
+        for a in schema.attrs:
+            path = prefix + (a.name,)
+            out[".".join(path)] = "_".join(path)
+            if a.type in ps.schema.records:
+                walk(ps.schema.records[a.type], path)
+    if res is not None:
+        walk(res, ())
+    return out
+
+
+def cmd_plan(args) -> int:
+    """A query plan as JSON, or with --sql its WHERE clause and bound parameters."""
+    from .plans import PlanUntranslatable, to_sql, to_sql_columns
+
+    if _missing("plan", args.path):
+        return EXIT_POLICY
+    try:
+        engine = Engine.from_path(args.path, data=args.data)
+    except PolicyError as exc:
+        _print_policy_error(exc)
+        return EXIT_POLICY
+    try:
+        request = _read_requests(args.request)
+        plan = engine.plan(request)
+        columns = _columns(args.columns, engine.policy_set, plan.resource_type)
+    except (ValueError, RequestError) as exc:
+        print(f"policyd plan: invalid request: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.sql:
+        print(json.dumps(plan.to_dict(), indent=2))
+        return EXIT_OK
+    try:
+        where, params = to_sql(plan, columns, args.sql)
+        select, select_params = to_sql_columns(plan, columns, args.sql)
+    except PlanUntranslatable as exc:
+        print(f"policyd plan: no {args.sql} translation: {exc}", file=sys.stderr)
+        return EXIT_POLICY
+    print(f"-- {plan.resource_type}.{plan.action}: {plan.kind} ({plan.policy_version})")
+    if select:
+        print(f"SELECT {select}")
+        print(f"-- select params: {json.dumps(select_params, default=str)}")
+    print(f"WHERE {where}")
+    print(f"-- params: {json.dumps(params, default=str)}")
+    return EXIT_OK
+
+
 def cmd_compile(args) -> int:
     if _missing("compile", args.path):
         return EXIT_POLICY
@@ -214,6 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("request", help="request JSON file, or - for standard input")
     p.add_argument("--explain", action="store_true", help="list every rule that held")
     p.set_defaults(run=cmd_eval)
+    p = sub.add_parser("plan", help="which resources a principal may act on: a query plan")
+    p.add_argument("path", help="a .policy file or a directory of them")
+    p.add_argument("--data", action="append", default=[], metavar="PATH",
+                   help="entity data outside the set: a .json/.jsonl file or a directory")
+    p.add_argument("request", help="plan request JSON file (resource: type, and optionally "
+                   "id and known attrs), or - for standard input")
+    p.add_argument("--sql", choices=("sqlite", "postgresql"), help="print SQL, not JSON")
+    p.add_argument("--columns", metavar="ATTR=COL,...",
+                   help="column of each attribute (default: the attribute path, . as _)")
+    p.set_defaults(run=cmd_plan)
+
     p = sub.add_parser("compile", help="print the Python source generated for a policy set")
     p.add_argument("path", help="a .policy file or a directory of them")
     p.set_defaults(run=cmd_compile)

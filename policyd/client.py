@@ -14,6 +14,7 @@ import grpc
 from . import wire
 from ._proto.policyd.v1 import policyd_pb2 as pb
 from .engine.models import Decision, RequestError
+from .engine.plan import Plan
 
 
 class PolicydUnavailable(ConnectionError):
@@ -76,6 +77,9 @@ class DecisionClient:
         self._batch = self._channel.unary_unary(
             wire.CHECK_BATCH, request_serializer=pb.CheckBatchRequest.SerializeToString,
             response_deserializer=pb.CheckBatchResponse.FromString)
+        self._plan = self._channel.unary_unary(
+            wire.PLAN_RESOURCES, request_serializer=pb.PlanRequest.SerializeToString,
+            response_deserializer=pb.PlanResponse.FromString)
 
     def check(self, request: dict, request_id: str = "") -> Decision:
         """Decide one request; RequestError if it cannot be sent or policyd refuses it."""
@@ -101,6 +105,21 @@ class DecisionClient:
         msg = _encode(_batch_message, principal, items, context, dry_run, request_id)
         return [(wire.decision(r), r.decision_id)
                 for r in self._call(self._batch, msg).results]
+
+    def plan(self, request: dict, request_id: str = "") -> Plan:
+        """A query plan (docs/plans.md): its residual works with `matches`, `to_sql` and
+        the SQLAlchemy and Django adapters as the in-process plan's does."""
+        return self.plan_with_id(request, request_id)[0]
+
+    def plan_with_id(self, request: dict, request_id: str = "") -> tuple[Plan, str]:
+        msg = _encode(wire.plan_message, request, request_id)
+        resp = self._call(self._plan, msg)
+        try:
+            found = wire.plan(resp, msg.resource.type, msg.action)
+        except (ValueError, TypeError, KeyError) as exc:  # not a plan policyd would send
+            raise PolicydUnavailable(grpc.StatusCode.DATA_LOSS,
+                                     f"undecodable plan: {exc}") from None
+        return found, resp.decision_id
 
     def _call(self, method, msg):
         try:

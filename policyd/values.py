@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 IpValue = tuple[int, int, int]
 
@@ -49,3 +49,21 @@ def is_number(v) -> bool:
 def utf8_len(s: str) -> int:
     """The size of a string in UTF-8 bytes (lone surrogates count as three)."""
     return len(s.encode("utf-8", "surrogatepass"))
+
+
+def format_ip(v: IpValue) -> str:
+    """The text of an ip value: an address, or a range in CIDR form (ranges are always
+    prefix-aligned, since they are parsed from CIDR text)."""
+    version, first, last = v
+    width = 32 if version == 4 else 128
+    addr = ipaddress.ip_address(first) if version == 4 else ipaddress.IPv6Address(first)
+    if first == last:
+        return str(addr)
+    return f"{addr}/{width - (last - first).bit_length()}"
+
+
+def format_time(t: float) -> str:
+    """An instant as RFC 3339 in UTC, with microseconds only when it has them."""
+    dt = datetime.fromtimestamp(t, UTC)
+    spec = "microseconds" if dt.microsecond else "seconds"
+    return dt.isoformat(timespec=spec).replace("+00:00", "Z")

@@ -12,10 +12,12 @@ from google.protobuf.message import DecodeError
 
 from ._proto.policyd.v1 import policyd_pb2 as pb
 from .engine.models import Decision, FrozenList, make_decision
+from .engine.plan import Plan, from_json
 
 SERVICE = "policyd.v1.DecisionService"
 CHECK = f"/{SERVICE}/Check"
 CHECK_BATCH = f"/{SERVICE}/CheckBatch"
+PLAN_RESOURCES = f"/{SERVICE}/PlanResources"
 
 
 class Undecodable:
@@ -147,3 +149,97 @@ def check_request(req: dict, request_id: str = "") -> pb.CheckRequest:
     if "context" in req:
         msg.context.CopyFrom(struct(req["context"]))
     return msg
+
+
+# ---- query plans -------------------------------------------------------------------
+
+_KINDS = {"always_allowed": pb.PlanResponse.ALWAYS_ALLOWED,
+          "always_denied": pb.PlanResponse.ALWAYS_DENIED,
+          "conditional": pb.PlanResponse.CONDITIONAL}
+_KIND_NAMES = {v: k for k, v in _KINDS.items()}
+
+
+def plan_request_dict(msg: pb.PlanRequest) -> dict:
+    """Engine.plan's request: the resource's id only when given, its attrs only if any."""
+    req: dict = {"action": msg.action}
+    if msg.HasField("principal"):
+        req["principal"] = entity_dict(msg.principal)
+    if msg.HasField("resource"):
+        r = msg.resource
+        req["resource"] = {"type": r.type}
+        if r.id:
+            req["resource"]["id"] = r.id
+        if r.attrs.fields:
+            req["resource"]["attrs"] = struct_dict(r.attrs)
+    if msg.HasField("context"):
+        req["context"] = struct_dict(msg.context)
+    return req
+
+
+def _operand(node: dict, out: pb.Operand) -> None:
+    if "attr" in node:
+        out.attribute, out.type = node["attr"], node["type"]
+    elif "value" in node:
+        out.value.CopyFrom(struct({"v": node["value"]}).fields["v"])
+        out.type = node["type"]
+    else:
+        expression(node, out.expression)
+
+
+def expression(node: dict, out: pb.Expression | None = None) -> pb.Expression:
+    """A plan's JSON condition tree as an Expression message."""
+    out = pb.Expression() if out is None else out
+    out.operator = node["op"]
+    for arg in node["args"]:
+        _operand(arg, out.operands.add())
+    return out
+
+
+def condition_tree(msg: pb.Expression) -> dict:
+    """An Expression message as the JSON condition tree."""
+    args = []
+    for o in msg.operands:
+        kind = o.WhichOneof("kind")
+        if kind == "attribute":
+            args.append({"attr": o.attribute, "type": o.type})
+        elif kind == "value":
+            args.append({"value": _value(o.value), "type": o.type})
+        else:
+            args.append(condition_tree(o.expression))
+    return {"op": msg.operator, "args": args}
+
+
+def plan_response(plan, decision_id: str) -> pb.PlanResponse:
+    out = pb.PlanResponse(kind=_KINDS[plan.kind], reasons=plan.reasons,
+                          policy_version=plan.policy_version, decision_id=decision_id,
+                          warnings=plan.warnings)
+    if plan.condition is not None:
+        expression(plan.condition, out.condition)
+    for name, when in plan.visible_fields.items():
+        out.visible_fields.append(name)
+        if when is not True:
+            expression(when, out.conditional_fields[name])
+    return out
+
+
+def plan_message(req: dict, request_id: str = "") -> pb.PlanRequest:
+    msg = pb.PlanRequest(action=req.get("action", ""), request_id=request_id)
+    if "principal" in req:
+        msg.principal.CopyFrom(entity(req["principal"]))
+    if "resource" in req:
+        msg.resource.CopyFrom(entity(req["resource"]))
+    if "context" in req:
+        msg.context.CopyFrom(struct(req["context"]))
+    return msg
+
+
+def plan(resp: pb.PlanResponse, resource_type: str = "", action: str = "") -> Plan:
+    """The engine's Plan from a response: its residual usable by to_sql and matches."""
+    conditional = resp.conditional_fields
+    visible = {name: from_json(condition_tree(conditional[name])) if name in conditional
+               else True for name in resp.visible_fields}
+    residual = from_json(condition_tree(resp.condition)) if resp.HasField("condition") \
+        else None
+    return Plan(_KIND_NAMES.get(resp.kind, "always_denied"), residual, visible,
+                tuple(resp.reasons), resp.policy_version, resource_type, action,
+                tuple(resp.warnings))

@@ -178,3 +178,36 @@ def test_undeclared_roles_in_fixtures_are_warnings_in_check_and_test(capsys, tmp
     assert code == 0 and "warning[W206]" in err
     code, out, err = run(capsys, "test", str(tmp_path), "--format", "json")
     assert [d["code"] for d in json.loads(out)["sets"][0]["diagnostics"]] == ["W206"]
+
+
+PLAN_REQUEST = EXAMPLES / "orders/plans/alice-update.json"
+
+
+def test_plan_prints_the_plan_as_json(capsys):
+    code, out, _ = run(capsys, "plan", ORDERS, str(PLAN_REQUEST))
+    plan = json.loads(out)
+    assert code == 0 and plan["kind"] == "conditional"
+    assert plan["condition"]["op"] == "and" and plan["resource_type"] == "Order"
+
+
+def test_plan_prints_sql_with_bound_parameters(capsys):
+    code, out, _ = run(capsys, "plan", ORDERS, str(PLAN_REQUEST), "--sql", "postgresql",
+                       "--columns", "id=o.id,tenant=o.tenant,owner=o.owner,status=o.status")
+    assert code == 0
+    assert "WHERE ((o.tenant = %s) AND (o.owner = %s))" in out
+    assert '-- params: ["t1", "alice"]' in out
+    assert "SELECT o.id AS id, o.status AS status" in out and "card_last4" not in out
+
+
+def test_plan_without_a_column_names_the_attribute_and_rule(capsys):
+    code, out, err = run(capsys, "plan", ORDERS, str(PLAN_REQUEST), "--sql", "sqlite",
+                         "--columns", "tenant=tenant")
+    assert code == 1 and out == ""
+    assert "`owner` has no column" in err and "orders.owner_access" in err
+
+
+def test_plan_refuses_a_bad_request_by_name(capsys, tmp_path):
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({**json.loads(PLAN_REQUEST.read_text()), "write_fields": []}))
+    code, out, err = run(capsys, "plan", ORDERS, str(f))
+    assert code == 2 and out == "" and "`write_fields` is not part of a plan request" in err

@@ -13,9 +13,10 @@ ALLOWED = {
     "engine": {"language", "values"},
     "server": {"engine", "language", "values", "wire", "_proto"},
     "testing": {"engine", "language", "values"},
+    "plans": {"engine", "values"},
     "wire": {"engine", "_proto"},
     "client": {"engine", "wire", "_proto"},
-    "cli": {"engine", "language", "server", "testing", "values", "__init__"},
+    "cli": {"engine", "language", "plans", "server", "testing", "values", "__init__"},
     "__init__": {"engine", "language"},
     "__main__": {"cli"},
 }
@@ -61,6 +62,17 @@ def test_stages_import_only_upstream():
             if target not in ALLOWED[stage]:
                 wrong.append(f"{rel} imports {target}")
     assert wrong == []
+
+
+def test_importing_policyd_imports_no_web_framework_or_database_driver():
+    import subprocess
+    import sys
+    code = ("import sys, policyd, policyd.plans, policyd.client; "
+            "print(sorted(m for m in ('sqlalchemy', 'django', 'psycopg', 'starlette') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_checker_reaches_no_runtime_and_the_engine_no_server():

@@ -37,6 +37,20 @@ def test_python_snippet_prints_what_it_says(monkeypatch):
     assert out.getvalue().strip() == expected
 
 
+def test_plan_snippet_prints_what_it_says(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    first = next(body for lang, body in BLOCKS if lang == "python" and "Engine" in body)
+    code = next(body for lang, body in BLOCKS if lang == "python" and "to_sql" in body)
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(first, "README.md", "exec"), namespace)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), namespace)
+    expected = re.search(r"# (.*)$", code.strip().splitlines()[-1]).group(1)
+    assert out.getvalue().strip() == expected
+
+
 def test_policy_test_snippet_is_one_of_the_orders_examples_tests():
     snippet = next(body for lang, body in BLOCKS if body.startswith("test "))
     assert snippet in (ROOT / "policies/examples/orders/orders.test.policy").read_text()

@@ -14,6 +14,7 @@ from ..language import check_sources
 from ..language.checked import CheckedSet
 from ..language.codegen import generate
 from ..language.diagnostics import PolicyError
+from ..language.planning import build_program
 from ..language.sources import Snapshot, read_snapshot, version_of
 from . import runtime
 from .entities import build as build_entities
@@ -60,6 +61,7 @@ def compile_checked(checked: CheckedSet, name: str,
         max_string_bytes=max_string_bytes,
         role_attrs=checked.role_attrs,
         routes=RouteTable(checked.routes),
+        plans=build_program(checked),
         snapshot=replace(snapshot, data={}) if snapshot is not None else None,  # text let go
         namespace=namespace,
     )

@@ -17,9 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..values import utf8_len
 from .compiler import compile_path
+from .envelope import check_fields, over, resource_part, shared_parts
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
+from .plan import Plan
+from .planner import plan as plan_request
 from .policyset import ALLOW_BITS, PolicySet
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
 from .rates import rate_limited, store_unavailable
@@ -33,10 +35,6 @@ log = logging.getLogger("policyd.engine")
 
 _EMPTY_DICT: dict = {}
 _CACHE_MAX = 4096
-
-
-def _over(max_bytes: int, *texts: str) -> bool:
-    return any(utf8_len(t) > max_bytes for t in texts)
 
 
 class Engine:
@@ -112,6 +110,17 @@ class Engine:
                                          decisions, t0, request_id, peer)
         return list(zip(decisions, ids, strict=True))
 
+    def plan(self, request: dict, *, request_id: str = "", peer: str = "") -> Plan:
+        """Which resources of a type the principal may act on (docs/plans.md)."""
+        return self.decide_plan(request, request_id=request_id, peer=peer)[0]
+
+    def decide_plan(self, request: dict, *, request_id: str = "",
+                    peer: str = "") -> tuple[Plan, str]:
+        """The plan and its decision_id; its record (with `kind`) goes to the sink."""
+        t0, state = _time.perf_counter(), self._state
+        found = plan_request(state, request, self.clock)
+        return found, self.recorder.record(state.records, request, found, t0, request_id, peer)
+
     # ---- the hot path ------------------------------------------------------------
 
     def _check(self, request: dict | CheckRequest, explain: bool = False,
@@ -137,7 +146,7 @@ class Engine:
                     or not pid or not rid:
                 raise ValueError
             if (len(pid) > q or len(rid) > q or len(action) > q) \
-                    and _over(state.max_bytes, pid, rid, action):
+                    and over(state.max_bytes, pid, rid, action):
                 raise ValueError
             now = self.clock
             P = principals[ptype](_EMPTY_DICT if pattrs is None else pattrs, now)
@@ -150,12 +159,12 @@ class Engine:
             rv = resources.get(rtype)
             if rv is not None:
                 R = rv(_EMPTY_DICT if rattrs is None else rattrs, now)
-            elif type(rtype) is not str or _over(state.max_bytes, rtype):
+            elif type(rtype) is not str or over(state.max_bytes, rtype):
                 raise ValueError  # an undeclared type is decided; it must still be a name
             else:
                 R = None
             if wf is not None:
-                self._check_fields(state, wf)
+                check_fields(state, wf)
             if dry is not None and type(dry) is not bool:
                 raise ValueError
         except Exception:
@@ -207,8 +216,8 @@ class Engine:
                 request["write_fields"] = wf
             try:
                 if shared is None:
-                    shared = self._shared_parts(state, request)
-                rtype, rid, R = self._resource_part(state, resource, actions, wf)
+                    shared = shared_parts(state, request, self.clock)
+                rtype, rid, R = resource_part(state, resource, actions, wf, self.clock)
             except Exception:
                 problem = self._problem(state, request)
                 raise RequestError(problem if shared is None else f"items[{index}]: {problem}"
@@ -252,45 +261,6 @@ class Engine:
         return decision if self.rate_failure == "open" else store_unavailable(ps, decision)
 
     # ---- the general validation path (batches, coverage; explained when it refuses) ----
-
-    def _shared_parts(self, state: Installed, request: dict) -> tuple:
-        """(pid, P, C, ptype) of a request's principal and context; raises if invalid."""
-        p, ctx = request["principal"], request.get("context")
-        pattrs, pid = p.get("attrs"), p["id"]
-        if type(pid) is not str or not pid or len(p) != 2 + (pattrs is not None) \
-                or type(request.get("dry_run", False)) is not bool \
-                or len(pid) > state.short and _over(state.max_bytes, pid):
-            raise ValueError
-        P = state.principals[p["type"]](_EMPTY_DICT if pattrs is None else pattrs, self.clock)
-        if state.context is not None:
-            C = state.context(_EMPTY_DICT if ctx is None else ctx, self.clock)
-        elif ctx:
-            raise ValueError
-        else:
-            C = _EMPTY_DICT
-        return pid, P, C, p["type"]
-
-    def _resource_part(self, state: Installed, resource: dict, actions: list,
-                       wf: list | None) -> tuple:
-        """(rtype, rid, R) of a request's resource, R None for an undeclared type."""
-        rtype, rid, rattrs = resource["type"], resource["id"], resource.get("attrs")
-        if type(rid) is not str or not rid or type(rtype) is not str \
-                or len(resource) != 2 + (rattrs is not None) \
-                or any(type(a) is not str for a in actions) \
-                or any(len(t) > state.short for t in (rid, rtype, *actions)) \
-                and _over(state.max_bytes, rid, rtype, *actions):
-            raise ValueError
-        rv = state.resources.get(rtype)
-        R = None if rv is None else rv(_EMPTY_DICT if rattrs is None else rattrs, self.clock)
-        if wf is not None:
-            self._check_fields(state, wf)
-        return rtype, rid, R
-
-    @staticmethod
-    def _check_fields(state: Installed, wf) -> None:
-        if type(wf) is not list or not all(type(f) is str for f in wf) \
-                or any(len(f) > state.short for f in wf) and _over(state.max_bytes, *wf):
-            raise ValueError
 
     @staticmethod
     def _problem(state: Installed, request) -> str:
@@ -357,9 +327,9 @@ class Engine:
         request (what test coverage counts). Raises RequestError like `check`."""
         state = self._state
         try:
-            pid, P, C, ptype = self._shared_parts(state, request)
+            pid, P, C, ptype = shared_parts(state, request, self.clock)
             resource, action = request["resource"], request["action"]
-            rtype, rid, R = self._resource_part(state, resource, [action], None)
+            rtype, rid, R = resource_part(state, resource, [action], None, self.clock)
         except Exception:
             raise RequestError(self._problem(state, request)) from None
         if R is None or action not in state.ps.deciders[rtype]:

@@ -2,8 +2,8 @@
 
 It owns the generated functions, the decider encoding (how an allow outcome names
 its rule and visible fields), and a runtime view of the schema and the rules for
-validation, audit, metrics, coverage and the CLI. Nothing downstream of it reads
-the checker's IR.
+validation, audit, metrics, coverage and the CLI. Downstream of it only the query
+planner reads the checker's IR (`plans`: partial evaluation needs conditions as data).
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 
 from ..language.codegen import ALLOW_BITS, Generated
 from ..language.diagnostics import Diagnostic
+from ..language.planning import PlanProgram
 from ..language.schema import RuleInfo, Schema
 from ..language.sources import Snapshot
 from .entities import EntityData
+from .partial import compile_rules
 from .routes import RouteTable
 
 ALLOW_MASK = (1 << ALLOW_BITS) - 1
@@ -42,6 +44,8 @@ class PolicySet:
     max_string_bytes: int = DEFAULT_MAX_STRING_BYTES
     role_attrs: tuple[str, ...] = ()  # principal attributes besides `roles` holding roles
     routes: RouteTable = field(default_factory=RouteTable, compare=False)
+    plans: PlanProgram = field(default_factory=lambda: PlanProgram({}, {}), repr=False,
+                               compare=False)  # the conditions as data, for query plans
     entities: EntityData = field(default_factory=EntityData, repr=False, compare=False)
     snapshot: Snapshot | None = field(default=None, repr=False, compare=False)
     namespace: dict = field(default_factory=dict, repr=False, compare=False)
@@ -68,6 +72,11 @@ class PolicySet:
                 tables[kind][rtype] = replace(t, rows=rows)
         return replace(self, entities=EntityData(tables["principal"], tables["resource"]),
                        visible_cache={})
+
+    @functools.cached_property
+    def planner(self) -> dict:
+        """Resource type -> its rules as plan closures, built on the first plan."""
+        return compile_rules(self.plans, self.schema)
 
     @property
     def source(self) -> str:

@@ -88,15 +88,18 @@ class RecordBuilder:
             "principal": {"type": p.get("type"), "id": p.get("id")},
             "action": request.get("action"),
             "resource": {"type": r.get("type"), "id": r.get("id")},
-            "allowed": decision.allowed,
             "reasons": list(decision.reasons),
-            "visible_fields": list(decision.visible_fields),
-            "write_fields": list(request.get("write_fields") or ()),
-            "retry_after": decision.retry_after,
             "duration_us": round(duration_us, 1),
             "request_id": request_id,
             "peer": peer,
         }
+        if hasattr(decision, "kind"):  # a query plan: its kind instead of allowed
+            record["kind"] = decision.kind
+        else:
+            record.update(allowed=decision.allowed,
+                          visible_fields=list(decision.visible_fields),
+                          write_fields=list(request.get("write_fields") or ()),
+                          retry_after=decision.retry_after)
         if decision.warnings:
             record["warnings"] = list(decision.warnings)
         if request.get("dry_run"):

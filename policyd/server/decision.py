@@ -1,4 +1,4 @@
-"""policyd.v1.DecisionService: Check and CheckBatch over the engine.
+"""policyd.v1.DecisionService: Check, CheckBatch and PlanResources over the engine.
 
 Whatever a client sends, the service answers with a status and keeps serving:
 bytes that do not decode and invalid requests are INVALID_ARGUMENT, a batch over
@@ -92,6 +92,33 @@ class DecisionServicer:
         self._error("invalid_argument")
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
 
+    def plan_resources(self, msg, context: grpc.ServicerContext) -> pb.PlanResponse:
+        if isinstance(msg, wire.Undecodable):
+            self._error("undecodable")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a PlanRequest: {msg.error}")
+        t0 = time.perf_counter()
+        try:
+            request = wire.plan_request_dict(msg)
+            peer = context.peer() if self.engine.decision_sink is not None else ""
+            found, decision_id = self.engine.decide_plan(request, request_id=msg.request_id,
+                                                         peer=peer)
+            if self.metrics is not None:
+                self.metrics.plan(msg.resource.type, msg.action, found.kind,
+                                  time.perf_counter() - t0)
+            return wire.plan_response(found, decision_id)
+        except RequestError as exc:
+            problem = f"PlanResources: {exc}"
+        except Exception as exc:  # fail closed: a plan that could not be made denies all
+            key = type(exc).__name__
+            if key not in self._logged:
+                self._logged.add(key)
+                log.error("plan failed closed: %s: %s", key, exc)
+            return pb.PlanResponse(kind=pb.PlanResponse.ALWAYS_DENIED, reasons=["error"],
+                                   decision_id=self.engine.ids(),
+                                   policy_version=self.engine.version)
+        self._error("invalid_argument")
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+
     def _error(self, code: str) -> None:
         if self.metrics is not None:
             self.metrics.request_error(code)
@@ -120,4 +147,7 @@ def decision_service(engine: Engine, metrics: Metrics | None = None,
         "CheckBatch": grpc.unary_unary_rpc_method_handler(
             servicer.check_batch, request_deserializer=wire.safe_parser(pb.CheckBatchRequest),
             response_serializer=pb.CheckBatchResponse.SerializeToString),
+        "PlanResources": grpc.unary_unary_rpc_method_handler(
+            servicer.plan_resources, request_deserializer=wire.safe_parser(pb.PlanRequest),
+            response_serializer=pb.PlanResponse.SerializeToString),
     })

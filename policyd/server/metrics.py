@@ -24,6 +24,11 @@ class Metrics:
         self.seconds = Histogram("policyd_decision_seconds", "Time to decide one request",
                                  buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3,
                                           0.025, 0.1), registry=r)
+        self.plans = Counter("policyd_plans", "Query plans made",
+                             ["resource", "action", "kind"], registry=r)
+        self.plan_seconds = Histogram("policyd_plan_seconds", "Time to make one query plan",
+                                      buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+                                               5e-3, 0.025, 0.1), registry=r)
         self.rate_limited = Counter("policyd_rate_limited", "Decisions denied by a limit rule",
                                     ["rule"], registry=r)
         self.request_errors = Counter("policyd_request_errors", "Requests refused before a "
@@ -68,6 +73,15 @@ class Metrics:
         if not decision.allowed and "rate_limited" in reasons:
             for rule in reasons[list(reasons).index("rate_limited") + 1:]:
                 self.rate_limited.labels(rule).inc()
+
+    def plan(self, rtype, action, kind: str, seconds: float) -> None:
+        actions = self._declared.get(rtype)
+        if actions is None:
+            rtype, action = UNKNOWN, UNKNOWN
+        elif action not in actions:
+            action = UNKNOWN
+        self.plans.labels(rtype, action, kind).inc()
+        self.plan_seconds.observe(seconds)
 
     def request_error(self, code: str) -> None:
         self.request_errors.labels(code).inc()

@@ -1,5 +1,6 @@
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -82,3 +83,74 @@ class CheckBatchResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[CheckResponse]
     def __init__(self, results: _Optional[_Iterable[_Union[CheckResponse, _Mapping]]] = ...) -> None: ...
+
+class PlanRequest(_message.Message):
+    __slots__ = ("principal", "action", "resource", "context", "request_id")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    principal: Entity
+    action: str
+    resource: Entity
+    context: _struct_pb2.Struct
+    request_id: str
+    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class Operand(_message.Message):
+    __slots__ = ("value", "attribute", "expression", "type")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    value: _struct_pb2.Value
+    attribute: str
+    expression: Expression
+    type: str
+    def __init__(self, value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., attribute: _Optional[str] = ..., expression: _Optional[_Union[Expression, _Mapping]] = ..., type: _Optional[str] = ...) -> None: ...
+
+class Expression(_message.Message):
+    __slots__ = ("operator", "operands")
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    OPERANDS_FIELD_NUMBER: _ClassVar[int]
+    operator: str
+    operands: _containers.RepeatedCompositeFieldContainer[Operand]
+    def __init__(self, operator: _Optional[str] = ..., operands: _Optional[_Iterable[_Union[Operand, _Mapping]]] = ...) -> None: ...
+
+class PlanResponse(_message.Message):
+    __slots__ = ("kind", "condition", "visible_fields", "conditional_fields", "reasons", "policy_version", "decision_id", "warnings")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[PlanResponse.Kind]
+        ALWAYS_ALLOWED: _ClassVar[PlanResponse.Kind]
+        ALWAYS_DENIED: _ClassVar[PlanResponse.Kind]
+        CONDITIONAL: _ClassVar[PlanResponse.Kind]
+    KIND_UNSPECIFIED: PlanResponse.Kind
+    ALWAYS_ALLOWED: PlanResponse.Kind
+    ALWAYS_DENIED: PlanResponse.Kind
+    CONDITIONAL: PlanResponse.Kind
+    class ConditionalFieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Expression
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Expression, _Mapping]] = ...) -> None: ...
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    VISIBLE_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONAL_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    kind: PlanResponse.Kind
+    condition: Expression
+    visible_fields: _containers.RepeatedScalarFieldContainer[str]
+    conditional_fields: _containers.MessageMap[str, Expression]
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    policy_version: str
+    decision_id: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[_Union[PlanResponse.Kind, str]] = ..., condition: _Optional[_Union[Expression, _Mapping]] = ..., visible_fields: _Optional[_Iterable[str]] = ..., conditional_fields: _Optional[_Mapping[str, Expression]] = ..., reasons: _Optional[_Iterable[str]] = ..., policy_version: _Optional[str] = ..., decision_id: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...

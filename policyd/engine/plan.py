@@ -1,0 +1,301 @@
+"""Query plans: what is decided about a resource type before its rows are read, and the
+residual condition over the resource's attributes for the rest.
+
+A residual is a tree of three node types: `Attr` (a resource attribute path), `Value`
+(a literal, in the runtime representation) and `Expr` (a closed set of operators, see
+docs/plans.md). It never holds a constant subtree: a node that could be computed was.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from ..values import format_ip, format_time, parse_ip, parse_time
+from .models import RequestError
+from .runtime import finite, hour, ip, ip_in, ip_in_any, like, time, weekday
+
+ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL = "always_allowed", "always_denied", "conditional"
+
+
+class Node:
+    """A residual node (Attr, Value or Expr)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Attr(Node):
+    path: tuple[str, ...]
+    type: str
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Value(Node):
+    value: Any  # runtime representation: ip tuple, epoch float, frozenset for sets
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expr(Node):
+    op: str
+    args: tuple
+
+
+OPERATORS = (
+    "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "in", "contains",
+    "contains_any", "contains_all", "set_eq", "like", "has", "has_key", "get",
+    "get_or_empty", "field", "add", "sub", "mul", "neg", "len", "set_len", "lower", "hour",
+    "weekday", "ip_in", "ip_in_any",
+)
+
+
+# ---- simplification: what keeps constant subtrees out of a residual -------------
+
+def conj(parts: list) -> object:
+    """`and` of parts that are True, False or residuals, simplified."""
+    out = []
+    for p in parts:
+        if p is False:
+            return False
+        if p is True:
+            continue
+        if isinstance(p, Expr) and p.op == "and":
+            out.extend(p.args)
+        else:
+            out.append(p)
+    return True if not out else out[0] if len(out) == 1 else Expr("and", tuple(out))
+
+
+def disj(parts: list) -> object:
+    out = []
+    for p in parts:
+        if p is True:
+            return True
+        if p is False:
+            continue
+        if isinstance(p, Expr) and p.op == "or":
+            out.extend(p.args)
+        else:
+            out.append(p)
+    return False if not out else out[0] if len(out) == 1 else Expr("or", tuple(out))
+
+
+_OPPOSITE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "gt": "le", "le": "gt"}
+
+
+def negate(p) -> object:
+    """`not p`; a negated comparison is the opposite comparison (values are never NaN)."""
+    if type(p) is bool:
+        return not p
+    if isinstance(p, Expr):
+        if p.op == "not":
+            return p.args[0]
+        if p.op in _OPPOSITE:
+            return Expr(_OPPOSITE[p.op], p.args)
+    return Expr("not", (p,))
+
+
+# ---- the JSON form ---------------------------------------------------------------
+
+
+def json_value(value: Any, t: str) -> Any:
+    """A runtime value as JSON: ips and times as their text, sets as sorted lists."""
+    if t == "ip":
+        return format_ip(value)
+    if t == "time":
+        return format_time(value)
+    if t.startswith("set<"):
+        inner = t[4:-1] or "string"
+        return sorted((json_value(v, inner) for v in value), key=lambda v: (str(type(v)), v))
+    if t.startswith("map<"):
+        inner = t[len("map<string, "):-1]
+        return {k: json_value(v, inner) for k, v in sorted(value.items())}
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def to_json(node: Node) -> dict:
+    if isinstance(node, Attr):
+        return {"attr": node.name, "type": node.type}
+    if isinstance(node, Value):
+        return {"value": json_value(node.value, node.type), "type": node.type}
+    return {"op": node.op, "args": [to_json(a) for a in node.args]}
+
+
+def _from_json_value(value: Any, t: str) -> Any:
+    if t == "ip":
+        return parse_ip(value)
+    if t == "time":
+        return parse_time(value)
+    if t.startswith("set<"):
+        return frozenset(_from_json_value(v, t[4:-1] or "string") for v in value)
+    if t.startswith("map<"):
+        inner = t[len("map<string, "):-1]
+        return {k: _from_json_value(v, inner) for k, v in value.items()}
+    return value
+
+
+def from_json(tree: dict) -> Node:
+    """The nodes of a JSON tree (what a client gets over the wire); raises ValueError for
+    anything that is not one."""
+    if not isinstance(tree, dict):
+        raise ValueError("a plan condition node is an object")
+    if "attr" in tree:
+        return Attr(tuple(str(tree["attr"]).split(".")), str(tree.get("type", "")))
+    if "value" in tree:
+        t = str(tree.get("type", ""))
+        return Value(_from_json_value(tree["value"], t), t)
+    if tree.get("op") not in OPERATORS:
+        raise ValueError(f"unknown plan operator {tree.get('op')!r}")
+    return Expr(tree["op"], tuple(from_json(a) for a in tree.get("args", ())))
+
+
+# ---- evaluation on one resource ---------------------------------------------------
+
+
+def _read(attrs: dict, node: Attr, rid: str | None) -> Any:
+    if node.path == ("id",):
+        if rid is None:
+            raise RequestError("this plan tests the resource id: pass matches(attrs, id=...)")
+        return rid
+    value: Any = attrs
+    for step in node.path:
+        if not isinstance(value, dict) or step not in value:
+            raise RequestError(f"resource attribute `{node.name}` is missing")
+        value = value[step]
+    return _runtime(value, node.type)
+
+
+def _runtime(value: Any, t: str) -> Any:
+    """A request-form value (ip and time as text) in the runtime representation."""
+    if t == "ip":
+        return ip(value)
+    if t == "time":
+        return time(value)
+    if t in ("set<ip>", "set<time>"):
+        return [_runtime(v, t[4:-1]) for v in value]
+    return value
+
+
+def _has(attrs: dict, node: Attr) -> bool:
+    value: Any = attrs
+    for step in node.path:
+        if not isinstance(value, dict) or step not in value:
+            return False
+        value = value[step]
+    return True
+
+
+_BINARY = {
+    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
+    "in": lambda x, s: x in s, "contains": lambda s, x: x in s,
+    "contains_any": lambda a, b: not set(a).isdisjoint(b),
+    "contains_all": lambda a, b: set(a).issuperset(b),
+    "set_eq": lambda a, b: set(a) == set(b),
+    "like": lambda s, p: like(s, tuple(p.split("*"))),
+    "has_key": lambda m, k: k in m, "get": lambda m, k: m[k],
+    "get_or_empty": lambda m, k: m.get(k, ()), "field": lambda r, name: r[name],
+    "add": lambda a, b: finite(a + b), "sub": lambda a, b: finite(a - b),
+    "mul": lambda a, b: finite(a * b), "ip_in": ip_in, "ip_in_any": ip_in_any,
+}
+_UNARY = {"neg": lambda a: -a, "len": len, "set_len": lambda s: len(set(s)),
+          "lower": str.lower, "hour": hour, "weekday": weekday}
+
+
+def evaluate(node: Node, attrs: dict, rid: str | None = None) -> Any:
+    """The value of a residual on one resource's attributes (as a request sends them)."""
+    if isinstance(node, Value):
+        return node.value
+    if isinstance(node, Attr):
+        return _read(attrs, node, rid)
+    op, args = node.op, node.args
+    if op == "and":
+        return all(evaluate(a, attrs, rid) for a in args)
+    if op == "or":
+        return any(evaluate(a, attrs, rid) for a in args)
+    if op == "not":
+        return not evaluate(args[0], attrs, rid)
+    if op == "has":
+        if isinstance(args[0], Attr):
+            return _has(attrs, args[0])
+        return args[1].value in evaluate(args[0], attrs, rid)
+    values = [evaluate(a, attrs, rid) for a in args]
+    if op in _UNARY:
+        return _UNARY[op](values[0])
+    return _BINARY[op](*values)
+
+
+# ---- the plan ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `engine.plan` decided for a principal, an action and a resource type."""
+
+    kind: str
+    residual: Node | None  # the condition as nodes; None unless conditional
+    visible: dict  # field -> True, or the residual under which it is visible
+    reasons: tuple[str, ...]
+    policy_version: str
+    resource_type: str = ""
+    action: str = ""
+    warnings: tuple[str, ...] = ()
+    origins: tuple = ()  # (rule name, the residual term it gave): errors name the rule
+
+    @functools.cached_property
+    def condition(self) -> dict | None:
+        """The residual as its JSON tree (docs/plans.md), None unless conditional."""
+        return None if self.residual is None else to_json(self.residual)
+
+    @functools.cached_property
+    def visible_fields(self) -> dict:
+        """Each field that may be visible: True, or the condition (JSON) it is visible under."""
+        return {f: True if v is True else to_json(v) for f, v in self.visible.items()}
+
+    def matches(self, attrs: dict, id: str | None = None) -> bool:  # noqa: A002
+        """Whether one resource with these attributes is allowed (`check`'s answer for it,
+        rate limits and write fields aside). Raises RequestError for a missing attribute."""
+        if self.kind != CONDITIONAL:
+            return self.kind == ALWAYS_ALLOWED
+        try:
+            return evaluate(self.residual, attrs, id) is True
+        except RequestError:
+            raise
+        except Exception:  # a value of the wrong kind, arithmetic overflow: fail closed
+            return False
+
+    def visible_for(self, attrs: dict, id: str | None = None) -> list[str]:
+        """The fields visible on one matching resource, in declaration order."""
+        if not self.matches(attrs, id):
+            return []
+        return [f for f, v in self.visible.items() if v is True or evaluate(v, attrs, id)]
+
+    def to_dict(self) -> dict:
+        out = {"kind": self.kind, "condition": self.condition,
+               "visible_fields": self.visible_fields, "reasons": list(self.reasons),
+               "policy_version": self.policy_version, "resource_type": self.resource_type,
+               "action": self.action}
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
+
+
+_new, _set = object.__new__, object.__setattr__
+
+
+def make_plan(kind: str, residual, visible: dict, reasons: tuple, version: str, rtype: str,
+              action: str, warnings: tuple = (), origins: tuple = ()) -> Plan:
+    """A Plan without the frozen dataclass's per-field setattr cost (plans are hot)."""
+    p = _new(Plan)
+    _set(p, "__dict__", {"kind": kind, "residual": residual, "visible": visible,
+                         "reasons": reasons, "policy_version": version, "resource_type": rtype,
+                         "action": action, "warnings": warnings, "origins": origins})
+    return p

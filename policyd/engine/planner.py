@@ -1,0 +1,186 @@
+"""`Engine.plan`: a check request without a whole resource, answered as a Plan.
+
+The combining rule is `check`'s, evaluated partially: the denies that hold for every
+resource deny outright; the rest appear negated in the residual; the first allow that
+holds for every resource ends the list of allows. Rate limits and write fields are
+not part of a plan (a plan consumes no tokens).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..language.schema import IP, TIME, EntitySchema, is_map, is_set, map_value
+from .envelope import over, shared_parts
+from .models import RequestError
+from .partial import Env
+from .plan import ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL, Plan, conj, disj, make_plan, negate
+from .roles import role_names_in, unknown_roles
+from .runtime import ip, time
+from .state import Installed
+from .validation import Explainer, kind
+
+PLAN_KEYS = frozenset(("principal", "action", "resource", "context"))
+
+
+def plan(state: Installed, request: Any, clock) -> Plan:
+    """Raises RequestError for a request that does not fit the declarations."""
+    try:
+        parsed = _parse(state, request, clock)
+    except RequestError:
+        raise
+    except Exception:
+        raise RequestError(_problem(state, request)) from None
+    return parsed if isinstance(parsed, Plan) else _evaluate(state, *parsed)
+
+
+def _parse(state: Installed, request, clock):
+    ps = state.ps
+    if type(request) is not dict or not PLAN_KEYS.issuperset(request):
+        raise ValueError
+    r, action = request["resource"], request["action"]
+    if type(action) is not str or len(action) > state.short and over(state.max_bytes, action):
+        raise ValueError
+    pid, P, C, ptype = shared_parts(state, request, clock)
+    if type(r) is not dict or not {"type", "id", "attrs"}.issuperset(r):
+        raise ValueError
+    rtype, rid, rattrs = r["type"], r.get("id"), r.get("attrs")
+    if type(rtype) is not str or rid is not None and (type(rid) is not str or not rid) \
+            or max(len(rtype), len(rid or "")) > state.short and \
+            over(state.max_bytes, rtype, rid or ""):
+        raise ValueError
+    res = ps.schema.resources.get(rtype)
+    R = None if res is None else _known(state, res, {} if rattrs is None else rattrs)
+    if state.entities is not None:
+        found = state.entities.attach(ptype, pid, P, rtype, rid, None if rid is None else R)
+        if type(found) is str:
+            return _denied(ps, rtype, action, (found,))
+        P, R = found[0], R if rid is None else found[1]
+    roles = P.get("roles")
+    if state.role_attrs:
+        roles = role_names_in(P, roles, state.role_attrs)
+    warnings = () if not roles or state.role_names.issuperset(roles) else \
+        tuple(unknown_roles(roles, state.role_names))
+    if res is None:
+        return _denied(ps, rtype, action, ("unknown_resource",), warnings)
+    if action not in ps.plans.types[rtype].actions:
+        return _denied(ps, rtype, action, ("unknown_action",), warnings)
+    return pid, P, C, ptype, res, rid, R, action, warnings
+
+
+def _known(state: Installed, res: EntitySchema, attrs: dict) -> dict:
+    """The resource attributes a plan request knows, each checked and converted."""
+    if type(attrs) is not dict:
+        raise RequestError(f"resource.attrs must be an object, found {kind(attrs)}")
+    explain = Explainer(state.ps.schema, state.max_bytes)
+    out = {}
+    for name, value in attrs.items():
+        spec = res.by_name.get(name)
+        where = f"resource.attrs.{name}"
+        if spec is None:
+            raise RequestError(f"{where} is not declared on resource {res.name}")
+        if spec.stored:
+            raise RequestError(f"{where} is stored: it comes from the policy set's entity "
+                               "data, never from the request")
+        problem = explain.value(where, spec.type, value)
+        if problem:
+            raise RequestError(problem)
+        out[name] = _converted(spec.type, value, state.ps.schema.records)
+    return out
+
+
+def _converted(t: str, value, records: dict):
+    if t == IP:
+        return ip(value)
+    if t == TIME:
+        return time(value)
+    if is_set(t):
+        return [_converted(t[4:-1], v, records) for v in value]
+    if is_map(t):
+        return {k: _converted(map_value(t), v, records) for k, v in value.items()}
+    record = records.get(t)
+    if record is not None:
+        return {k: _converted(record.by_name[k].type, v, records) for k, v in value.items()}
+    return value
+
+
+def _problem(state: Installed, request) -> str:
+    """Why a plan request was refused, in the words `check` uses."""
+    if type(request) is not dict:
+        return f"a plan request must be an object, found {kind(request)}"
+    extra = sorted(set(request) - PLAN_KEYS)
+    if extra:
+        return f"`{extra[0]}` is not part of a plan request; it has principal, action, " \
+            "resource (type, and optionally id and the attributes known) and context"
+    resource = request.get("resource")
+    if type(resource) is not dict or type(resource.get("type")) is not str:
+        return "resource: a plan needs the resource type (and optionally an id and attrs)"
+    if "id" in resource and (type(resource["id"]) is not str or not resource["id"]):
+        return "resource.id, when given, must be a non-empty string"
+    stand_in = {**request, "resource": {"type": resource["type"], "id": "x"}}
+    problem = Explainer(state.ps.schema, state.max_bytes).request(stand_in)
+    return problem if problem != "invalid request" else "invalid plan request"
+
+
+def _denied(ps, rtype: str, action: str, reasons, warnings=()) -> Plan:
+    return make_plan(ALWAYS_DENIED, None, {}, tuple(reasons), ps.version, rtype, action,
+                     tuple(warnings))
+
+
+def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings) -> Plan:
+    ps = state.ps
+    compiled = ps.planner[res.name]
+    denies, allows = compiled.actions[action]
+    env = Env(pid, P, C, ptype, res.name, rid, R, action)
+    try:
+        held, terms, origins = [], [], []
+        for name, fn in denies:
+            v = True if fn is None else fn(env)
+            if v is True:
+                held.append(name)
+            elif v is not False:
+                terms.append(negate(v))
+                origins.append((name, v))
+        if held:
+            return _denied(ps, res.name, action, held, warnings)
+        options = []
+        for name, fn in allows:
+            v = True if fn is None else fn(env)
+            if v is True:
+                options.append(v)
+                break  # later allows are never reached
+            if v is not False:
+                options.append(v)
+                origins.append((name, v))
+        residual = conj([*terms, disj(options)])
+        if residual is False:
+            return _denied(ps, res.name, action, ("default_deny",), warnings)
+        visible = _visible(env, compiled, origins)
+    except Exception:  # arithmetic that fails for every resource: check fails closed too
+        return _denied(ps, res.name, action, ("error",), warnings)
+    kind_ = ALWAYS_ALLOWED if residual is True else CONDITIONAL
+    return make_plan(kind_, None if residual is True else residual, visible, (), ps.version,
+                     res.name, action, tuple(warnings), tuple(origins))
+
+
+def _visible(env: Env, compiled, origins: list) -> dict:
+    """field -> True or the residual it is visible under; fields never visible left out."""
+    if not compiled.shows:
+        return dict.fromkeys(compiled.fields, True)
+    held = []
+    for name, fn in compiled.shows:
+        v = True if fn is None else fn(env)
+        if v is not True and v is not False:
+            origins.append((name, v))
+        held.append(v)
+    found: dict = {}
+    for rules, fields in compiled.grants:
+        v = disj([held[i] for i in rules]) if len(rules) != 1 else held[rules[0]]
+        if v is not False:
+            for f in fields:
+                found[f] = v
+    out = {"id": True}
+    for f in compiled.fields[1:]:  # declaration order
+        if f in found:
+            out[f] = found[f]
+    return out

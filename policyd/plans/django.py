@@ -1,0 +1,53 @@
+"""A plan as a Django `Q`: `Order.objects.filter(q(plan, {"owner": "owner", ...}))`.
+Columns are model field names (lookups through relations work: `"project__private"`);
+the SQL is policyd's, for the connection's vendor (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from django.db.models import BooleanField, Expression, F, Q
+
+from ..engine.plan import ALWAYS_ALLOWED, CONDITIONAL, Plan
+from .sql import SqlWriter, check_columns
+
+
+class PlanCondition(Expression):
+    """A plan's residual as a boolean expression, rendered when the query compiles."""
+
+    conditional = True
+
+    def __init__(self, plan: Plan, columns: dict[str, str]):
+        super().__init__(output_field=BooleanField())
+        self.plan, self.columns, self.resolved = plan, columns, {}
+
+    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False,
+                           for_save=False):
+        c = self.copy()
+        c.resolved = {name: F(field).resolve_expression(query, allow_joins, reuse, summarize)
+                      for name, field in self.columns.items()}
+        return c
+
+    def as_sql(self, compiler, connection):
+        params: list = []
+
+        def column(name: str) -> str | None:
+            expr = self.resolved.get(name)
+            if expr is None:
+                return None
+            sql, more = compiler.compile(expr)
+            params.extend(more)
+            return sql
+
+        def param(value) -> str:
+            params.append(value)
+            return "%s"
+
+        return SqlWriter(connection.vendor, column, param, True).where(self.plan), params
+
+
+def q(plan: Plan, columns: dict[str, str]) -> Q:
+    """A `Q` selecting the rows the plan allows. Raises PlanUntranslatable now for a
+    missing column or an operator no dialect translates."""
+    if plan.kind != CONDITIONAL:
+        return Q(pk__in=[]) if plan.kind != ALWAYS_ALLOWED else Q()
+    check_columns(plan, set(columns))
+    return Q(PlanCondition(plan, dict(columns)))
