@@ -91,9 +91,13 @@ def _fill(db: sqlite3.Connection, rows: int) -> None:
     users = [f"u{i}" for i in range(1000)] + ["alice", "dave"]
     batch = []
     for i in range(rows):
-        owner = rng.choice(users)
+        owner, tenant = rng.choice(users), f"t{rng.randint(1, 100)}"
         shared = rng.sample(users, rng.randint(0, 2))
-        batch.append((f"o{i}", owner, f"t{rng.randint(1, 100)}", rng.choice(["paid", "open"]),
+        if i % 97 == 0:  # alice owns some orders of her tenant; some are shared with dave
+            owner, tenant = "alice", "t1"
+        if i % 89 == 0:
+            shared, tenant = ["dave"], "t1"
+        batch.append((f"o{i}", owner, tenant, rng.choice(["paid", "open"]),
                       rng.randint(1, 900), f"{rng.randint(0, 9999):04d}", "",
                       json.dumps(shared)))
     db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)

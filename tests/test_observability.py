@@ -54,11 +54,22 @@ def test_every_decision_is_one_line_correlated_and_counted(tmp_path):
             ids += [i for _, i in batch]
             with contextlib.suppress(RequestError):  # one invalid request: not a decision
                 client.check({**req(user(), "read", order()), "principal": {}})
+            plan, plan_id = client.plan_with_id(  # a query plan: one record, with its kind
+                {"principal": user(), "action": "list", "resource": {"type": "Order"},
+                 "context": {"ip": "10.1.2.3"}}, request_id="plan-1")
         metrics = _scrape(mport)
     finally:
         assert server.terminate() == 0
     lines = log_path.read_text().splitlines()
     records = [json.loads(line) for line in lines]
+    plan_record = records.pop()
+    assert plan_record["decision_id"] == plan_id and plan_record["kind"] == plan.kind
+    assert set(plan_record) == RECORD_KEYS - {"allowed", "visible_fields", "write_fields",
+                                              "retry_after"} | {"kind"}
+    assert plan_record["request_id"] == "plan-1" and plan_record["resource"]["id"] is None
+    assert metrics['policyd_plans_total{action="list",kind="conditional",resource="Order"}'] \
+        == 1
+    assert metrics["policyd_plan_seconds_count"] == 1
     assert len(records) == 26 and [r["decision_id"] for r in records] == ids
     assert all(set(r) == RECORD_KEYS for r in records)
     assert all(set(r["principal"]) == {"type", "id"} and "attrs" not in r["resource"]

@@ -72,6 +72,8 @@ def _known(state: Installed, res: EntitySchema, attrs: dict) -> dict:
     """The resource attributes a plan request knows, each checked and converted."""
     if type(attrs) is not dict:
         raise RequestError(f"resource.attrs must be an object, found {kind(attrs)}")
+    if not attrs:
+        return {}
     explain = Explainer(state.ps.schema, state.max_bytes)
     out = {}
     for name, value in attrs.items():
