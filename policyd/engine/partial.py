@@ -69,16 +69,16 @@ class Compiler:
 
     def __init__(self, res: EntitySchema, records: dict, keyed: dict):
         self.res, self.records, self.keyed = res, records, keyed
-        self.cache: dict[int, object] = {}
+        self.cache: dict = {}  # IR (by value) -> closure: equal conditions share one
 
     def fn(self, ir):
-        found = self.cache.get(id(ir))
+        found = self.cache.get(ir)
         if found is None:
             found = self._build(ir)
             keyed = self.keyed.get(id(ir))
             if keyed is not None:
                 found = self._keyed(found, keyed)
-            self.cache[id(ir)] = found
+            self.cache[ir] = found
         return found
 
     def _build(self, ir):

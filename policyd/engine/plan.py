@@ -47,6 +47,21 @@ class Expr(Node):
     args: tuple
 
 
+def _quick_init(cls, *names):
+    """A frozen node's __init__ through its slots' own setters: the frozen dataclass's
+    __init__ goes through object.__setattr__ per field, and plans build many nodes."""
+    a, b = (cls.__dict__[n].__set__ for n in names)
+
+    def __init__(self, x, y):
+        a(self, x)
+        b(self, y)
+    cls.__init__ = __init__
+
+
+_quick_init(Attr, "path", "type")
+_quick_init(Value, "value", "type")
+_quick_init(Expr, "op", "args")
+
 OPERATORS = (
     "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "in", "contains",
     "contains_any", "contains_all", "set_eq", "like", "has", "has_key", "get",

@@ -134,10 +134,11 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
     compiled = ps.planner[res.name]
     denies, allows = compiled.actions[action]
     env = Env(pid, P, C, ptype, res.name, rid, R, action)
+    memo: dict = {}  # closure -> its value: a condition several rules repeat is made once
     try:
         held, terms, origins = [], [], []
         for name, fn in denies:
-            v = True if fn is None else fn(env)
+            v = True if fn is None else _value(fn, env, memo)
             if v is True:
                 held.append(name)
             elif v is not False:
@@ -147,7 +148,7 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
             return _denied(ps, res.name, action, held, warnings)
         options = []
         for name, fn in allows:
-            v = True if fn is None else fn(env)
+            v = True if fn is None else _value(fn, env, memo)
             if v is True:
                 options.append(v)
                 break  # later allows are never reached
@@ -157,7 +158,7 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
         residual = conj([*terms, disj(options)])
         if residual is False:
             return _denied(ps, res.name, action, ("default_deny",), warnings)
-        visible = _visible(env, compiled, origins)
+        visible = _visible(env, compiled, origins, memo)
     except Exception:  # arithmetic that fails for every resource: check fails closed too
         return _denied(ps, res.name, action, ("error",), warnings)
     kind_ = ALWAYS_ALLOWED if residual is True else CONDITIONAL
@@ -165,13 +166,20 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
                      res.name, action, tuple(warnings), tuple(origins))
 
 
-def _visible(env: Env, compiled, origins: list) -> dict:
+def _value(fn, env: Env, memo: dict):
+    v = memo.get(fn, memo)
+    if v is memo:
+        v = memo[fn] = fn(env)
+    return v
+
+
+def _visible(env: Env, compiled, origins: list, memo: dict) -> dict:
     """field -> True or the residual it is visible under; fields never visible left out."""
     if not compiled.shows:
         return dict.fromkeys(compiled.fields, True)
     held = []
     for name, fn in compiled.shows:
-        v = True if fn is None else fn(env)
+        v = True if fn is None else _value(fn, env, memo)
         if v is not True and v is not False:
             origins.append((name, v))
         held.append(v)
