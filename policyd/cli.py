@@ -49,6 +49,14 @@ def cmd_check(args) -> int:
     """Check every set under the path, with its test files."""
     from .testing import discover, load
 
+    if args.config is not None:  # validate the serve configuration, then check its set
+        cfg = _config("check", args, {"path": args.path} if args.path else {})
+        if cfg is None:
+            return EXIT_POLICY
+        args.path, args.data = str(cfg.path), [*args.data, *map(str, cfg.data)]
+    if args.path is None:
+        print("policyd check: give the policy PATH (or --config FILE)", file=sys.stderr)
+        return EXIT_USAGE
     if _missing("check", args.path):
         return EXIT_POLICY
     sources = discover(args.path, args.data)
@@ -221,22 +229,33 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
-def cmd_serve(args) -> int:
-    from pydantic import ValidationError
+def _config(command: str, args, flags: dict):
+    """The serve configuration from --config and the flags, or None after saying why."""
+    from .server.config_file import ConfigError, build_config
 
-    from .server.config import ServeConfig
+    try:
+        return build_config(getattr(args, "config", None), flags)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"policyd {command}: {line}", file=sys.stderr)
+        return None
+
+
+def cmd_serve(args) -> int:
     from .server.serve import serve
 
-    if _missing("serve", args.path):
-        return EXIT_POLICY
-    settings = {k: v for k, v in vars(args).items() if k not in ("command", "run", "no_reload")}
-    try:
-        cfg = ServeConfig(reload=not args.no_reload, **settings)
-    except ValidationError as exc:
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            print(f"policyd serve: {where + ': ' if where else ''}{err['msg']}", file=sys.stderr)
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "run", "config")}
+    if flags.pop("no_reload", False):
+        flags["reload"] = False
+    if "path" not in flags and getattr(args, "config", None) is None:
+        print("policyd serve: give the policy PATH (or `path` under [server] in --config)",
+              file=sys.stderr)
         return EXIT_USAGE
+    cfg = _config("serve", args, flags)
+    if cfg is None:
+        return EXIT_USAGE
+    if _missing("serve", cfg.path):
+        return EXIT_POLICY
     return serve(cfg, _print_policy_error)
 
 
@@ -246,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"policyd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("check", help="parse and check a policy set; print diagnostics")
-    p.add_argument("path", help="a .policy file or a directory of them")
+    p.add_argument("path", nargs="?", help="a .policy file or a directory of them")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="validate this serve configuration (TOML) and check its set")
     p.add_argument("--data", action="append", default=[], metavar="PATH",
                    help="entity data outside the set: a .json/.jsonl file or a directory")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -285,45 +306,50 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="print the Python source generated for a policy set")
     p.add_argument("path", help="a .policy file or a directory of them")
     p.set_defaults(run=cmd_compile)
-    p = sub.add_parser("serve", help="serve decisions over gRPC, reloading on edits")
-    p.add_argument("path", help="a .policy file or a directory of them")
-    p.add_argument("--data", action="append", default=[], metavar="PATH",
+    p = sub.add_parser("serve", help="serve decisions over gRPC, reloading on edits",
+                       argument_default=argparse.SUPPRESS)  # unset flags leave the file's
+    p.add_argument("path", nargs="?", help="a .policy file or a directory of them")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="every serve setting in TOML (docs/server.md); flags override it")
+    p.add_argument("--envoy", action="store_true",
+                   help="serve Envoy's external authorization even without routes")
+    p.add_argument("--data", action="append", metavar="PATH",
                    help="entity data outside the set: a .json/.jsonl file or a directory")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=50051)
-    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
-    p.add_argument("--threads", type=int, default=2, help="request threads per process")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, help="server processes sharing the port")
+    p.add_argument("--threads", type=int, help="request threads per process")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain for TLS")
     p.add_argument("--tls-key", type=Path, help="PEM private key for TLS")
     p.add_argument("--tls-client-ca", type=Path, help="PEM CA: require client certificates")
-    p.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024)
-    p.add_argument("--grace", type=float, default=5.0, help="seconds to drain on shutdown")
-    p.add_argument("--reload-interval", type=float, default=0.5, help="seconds between polls")
+    p.add_argument("--max-message-bytes", type=int)
+    p.add_argument("--grace", type=float, help="seconds to drain on shutdown")
+    p.add_argument("--reload-interval", type=float, help="seconds between polls")
     p.add_argument("--no-reload", action="store_true", help="do not watch the path")
-    p.add_argument("--rate-store", default="memory",
+    p.add_argument("--rate-store",
                    help="`memory` (per process) or redis://host:port/db (shared)")
-    p.add_argument("--rate-max-keys", type=int, default=1_000_000,
+    p.add_argument("--rate-max-keys", type=int,
                    help="memory store: most buckets kept")
-    p.add_argument("--rate-key-prefix", default="policyd:", help="redis: key name prefix")
-    p.add_argument("--rate-failure", choices=("open", "closed"), default="open",
+    p.add_argument("--rate-key-prefix", help="redis: key name prefix")
+    p.add_argument("--rate-failure", choices=("open", "closed"),
                    help="when the rate store cannot answer: pass rate rules, or deny")
-    p.add_argument("--rate-timeout-ms", type=int, default=50,
+    p.add_argument("--rate-timeout-ms", type=int,
                    help="redis: connect and call timeout")
     p.add_argument("--decision-log", metavar="PATH|-", help="one JSON line per decision")
     p.add_argument("--log-attributes", action="store_true",
                    help="include attribute values in decision records (sensitive ones masked)")
-    p.add_argument("--decision-log-queue", type=int, default=10_000,
+    p.add_argument("--decision-log-queue", type=int,
                    help="records buffered; when full, decisions wait for the writer")
-    p.add_argument("--decision-log-wait", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--decision-log-wait", type=float, metavar="SECONDS",
                    help="how long a decision waits for room in a full queue before its "
                    "record is dropped (and counted)")
-    p.add_argument("--max-batch-decisions", type=int, default=1000,
+    p.add_argument("--max-batch-decisions", type=int,
                    help="most decisions (items x actions) one CheckBatch may ask for")
-    p.add_argument("--max-string-bytes", type=int, default=4096,
+    p.add_argument("--max-string-bytes", type=int,
                    help="longest id or string attribute in a request, in UTF-8 bytes")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
-    p.add_argument("--metrics-host", default="127.0.0.1")
-    p.add_argument("--log-format", choices=("text", "json"), default="text",
+    p.add_argument("--metrics-host")
+    p.add_argument("--log-format", choices=("text", "json"),
                    help="the server's own log")
     p.set_defaults(run=cmd_serve)
     return parser

@@ -111,11 +111,17 @@ def test_missing_path_is_a_policy_error(capsys, tmp_path):
     assert code == 1 and "no such policy file or directory" in err
 
 
-@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["check"], ["eval", ORDERS]])
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["eval", ORDERS]])
 def test_usage_errors_exit_2(capsys, argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_check_and_serve_without_a_path_are_usage_errors(capsys):
+    for command in ("check", "serve"):
+        code, _, err = run(capsys, command)
+        assert code == 2 and "give the policy PATH" in err
 
 
 def test_version(capsys):

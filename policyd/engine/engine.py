@@ -19,9 +19,11 @@ from typing import Any
 
 from .compiler import compile_path
 from .envelope import check_fields, over, resource_part, shared_parts
+from .gateway import GatewayOutcome, outcome, recorded, refused
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
 from .plan import Plan
 from .planner import plan as plan_request
+from .planner import plan_parts
 from .policyset import ALLOW_BITS, PolicySet
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
 from .rates import rate_limited, store_unavailable
@@ -120,6 +122,20 @@ class Engine:
         t0, state = _time.perf_counter(), self._state
         found = plan_request(state, request, self.clock)
         return found, self.recorder.record(state.records, request, found, t0, request_id, peer)
+
+    def decide_gateway(self, request: dict | None, *, refusal: str = "", request_id: str = "",
+                       peer: str = "", extra: dict | None = None) -> tuple[GatewayOutcome, str]:
+        """A gateway's decision (engine.gateway) and its one record, with `extra` fields;
+        `refusal` records a request refused before planning (no token, no route)."""
+        t0, state = _time.perf_counter(), self._state
+        if refusal:
+            found = GatewayOutcome("denied", refused(state, refusal), (refusal,))
+        else:
+            plan, parts = plan_parts(state, request, self.clock)
+            found = outcome(state, plan, parts, self.rate_store, self.clock, self.rate_failure)
+        decision_id = self.recorder.record(state.records, request or {}, recorded(found), t0,
+                                           request_id, peer, extra)
+        return found, decision_id
 
     # ---- the hot path ------------------------------------------------------------
 

@@ -25,13 +25,22 @@ PLAN_KEYS = frozenset(("principal", "action", "resource", "context"))
 
 def plan(state: Installed, request: Any, clock) -> Plan:
     """Raises RequestError for a request that does not fit the declarations."""
+    return plan_parts(state, request, clock)[0]
+
+
+def plan_parts(state: Installed, request: Any, clock) -> tuple[Plan, tuple | None]:
+    """The plan and what it was made from, (pid, P, C, ptype, rid, R) with the principal's
+    stored attributes attached (None when the plan was decided before evaluating)."""
     try:
         parsed = _parse(state, request, clock)
     except RequestError:
         raise
     except Exception:
         raise RequestError(_problem(state, request)) from None
-    return parsed if isinstance(parsed, Plan) else _evaluate(state, *parsed)
+    if isinstance(parsed, Plan):
+        return parsed, None
+    pid, P, C, ptype, res, rid, R, action, warnings = parsed
+    return _evaluate(state, *parsed), (pid, P, C, ptype, rid, R)
 
 
 def _parse(state: Installed, request, clock):
@@ -146,11 +155,12 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
                 origins.append((name, v))
         if held:
             return _denied(ps, res.name, action, held, warnings)
-        options = []
+        options, allowed_by = [], ()
         for name, fn in allows:
             v = True if fn is None else _value(fn, env, memo)
             if v is True:
                 options.append(v)
+                allowed_by = (name,)
                 break  # later allows are never reached
             if v is not False:
                 options.append(v)
@@ -161,9 +171,11 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
         visible = _visible(env, compiled, origins, memo)
     except Exception:  # arithmetic that fails for every resource: check fails closed too
         return _denied(ps, res.name, action, ("error",), warnings)
-    kind_ = ALWAYS_ALLOWED if residual is True else CONDITIONAL
-    return make_plan(kind_, None if residual is True else residual, visible, (), ps.version,
-                     res.name, action, tuple(warnings), tuple(origins))
+    if residual is True:  # the reason: the allow that holds for every resource
+        return make_plan(ALWAYS_ALLOWED, None, visible, allowed_by, ps.version, res.name,
+                         action, tuple(warnings), tuple(origins))
+    return make_plan(CONDITIONAL, residual, visible, (), ps.version, res.name, action,
+                     tuple(warnings), tuple(origins))
 
 
 def _value(fn, env: Env, memo: dict):

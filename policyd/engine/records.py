@@ -127,11 +127,14 @@ class Recorder:
         self._failures: set[str] = set()
 
     def record(self, records: RecordBuilder, request, decision, t0: float,
-               request_id: str, peer: str) -> str:
+               request_id: str, peer: str, extra: dict | None = None) -> str:
         decision_id = self.ids()
         if self.sink is not None:
             elapsed = (time.perf_counter() - t0) * 1e6
-            self.emit(records.build(request, decision, decision_id, elapsed, request_id, peer))
+            record = records.build(request, decision, decision_id, elapsed, request_id, peer)
+            if extra:
+                record.update(extra)
+            self.emit(record)
         return decision_id
 
     def record_batch(self, records: RecordBuilder, principal: dict, items: list[dict],

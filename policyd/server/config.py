@@ -8,7 +8,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..authn.settings import AuthnSettings
+
 MiB = 1024 * 1024
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EnvoySettings(_Section):
+    """[envoy]: the external authorizer's view of HTTP requests."""
+
+    enabled: bool | None = None  # None: serve it whenever the set declares routes
+    context_headers: dict[str, str] = Field(default_factory=dict)  # context attr = header
+    ip_header: str | None = None  # a header a trusted proxy sets; never a client's own
 
 
 class ServeConfig(BaseModel):
@@ -41,6 +53,8 @@ class ServeConfig(BaseModel):
     metrics_port: int | None = Field(None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     log_format: Literal["text", "json"] = "text"
+    envoy: EnvoySettings = Field(default_factory=EnvoySettings)
+    authn: AuthnSettings = Field(default_factory=AuthnSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> ServeConfig:

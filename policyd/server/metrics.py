@@ -29,6 +29,9 @@ class Metrics:
         self.plan_seconds = Histogram("policyd_plan_seconds", "Time to make one query plan",
                                       buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
                                                5e-3, 0.025, 0.1), registry=r)
+        self.gateway_decisions = Counter("policyd_gateway_decisions",
+                                         "Envoy external authorization answers",
+                                         ["verdict"], registry=r)
         self.rate_limited = Counter("policyd_rate_limited", "Decisions denied by a limit rule",
                                     ["rule"], registry=r)
         self.request_errors = Counter("policyd_request_errors", "Requests refused before a "
@@ -82,6 +85,10 @@ class Metrics:
             action = UNKNOWN
         self.plans.labels(rtype, action, kind).inc()
         self.plan_seconds.observe(seconds)
+
+    def gateway(self, verdict: str) -> None:
+        """allowed, conditional, denied (401/403/404) or rate_limited."""
+        self.gateway_decisions.labels(verdict).inc()
 
     def request_error(self, code: str) -> None:
         self.request_errors.labels(code).inc()

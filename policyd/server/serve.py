@@ -48,6 +48,9 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
                             decision_sink=decision_log.emit if decision_log else None,
                             log_attributes=cfg.log_attributes)
             services = [decision_service(engine, metrics, cfg.max_batch_decisions)]
+            if cfg.envoy.enabled or cfg.envoy.enabled is None and engine.policy_set.routes:
+                from .envoy import envoy_service  # Envoy's API only where it is served
+                services.append(envoy_service(engine, cfg.envoy, cfg.authn, metrics))
             built = build_server(engine, cfg, services, metrics, decision_log,
                                  reuse_port=cfg.workers > 1)
         except OSError as exc:

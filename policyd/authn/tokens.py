@@ -1,0 +1,138 @@
+"""Bearer tokens: JWT verification (PyJWT with cryptography) against a JWKS, and the
+principal a verified token names.
+
+The header is trusted for nothing but choosing a key: the algorithm must be on the
+allow-list (asymmetric only, never `none`) and match the key's type, and the key comes
+only from the configured JWKS. An unknown `kid` refetches the JWKS at most once per
+`jwks_refresh_s`, so a flood of made-up kids is not a flood of fetches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import jwt
+
+from .settings import JwtSettings
+
+log = logging.getLogger("policyd.authn")
+_FAMILY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}  # alg prefix -> JWK kty
+
+
+class TokenError(Exception):
+    """A token that cannot be accepted; `missing` when there was none at all. The message
+    is for the decision log, never for the caller."""
+
+    def __init__(self, message: str, missing: bool = False):
+        super().__init__(message)
+        self.missing = missing
+
+
+class KeySet:
+    """The JWKS of one source (a file or a URL), cached between refreshes."""
+
+    def __init__(self, source: str, refresh_s: float, clock=time.monotonic,
+                 timeout: float = 2.0):
+        self.source, self.refresh_s, self.clock, self.timeout = source, refresh_s, clock, timeout
+        self._keys: dict = {}
+        self._fetched = float("-inf")
+        self._lock = threading.Lock()
+        self.fetches = 0
+        self.refresh(force=True)
+
+    def _text(self) -> str:
+        if "://" not in self.source:
+            return Path(self.source).read_text(encoding="utf-8")
+        with urllib.request.urlopen(self.source, timeout=self.timeout) as resp:  # noqa: S310
+            return resp.read(1024 * 1024).decode("utf-8")
+
+    def refresh(self, force: bool = False) -> None:
+        with self._lock:
+            now = self.clock()
+            if not force and now - self._fetched < self.refresh_s:
+                return
+            self._fetched = now
+            self.fetches += 1
+            try:
+                keys = jwt.PyJWKSet.from_json(self._text()).keys
+            except Exception as exc:  # keep the keys we had: an outage must not log out all
+                log.error("cannot load the JWKS from %s: %s", self.source, exc)
+                return
+            self._keys = {k.key_id: k for k in keys}
+
+    def get(self, kid):
+        key = self._keys.get(kid)
+        if key is None and kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))  # a token without kid, a JWKS of one key
+        if key is None:
+            self.refresh()
+            key = self._keys.get(kid)
+        return key
+
+
+class JwtVerifier:
+    def __init__(self, settings: JwtSettings, keys: KeySet | None = None):
+        self.settings = settings
+        self.keys = keys or KeySet(settings.jwks, settings.jwks_refresh_s)
+
+    def claims(self, token: str) -> dict:
+        """The verified claims of a compact JWS; raises TokenError."""
+        s = self.settings
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise TokenError("the token is not a JWT") from None
+        alg = header.get("alg")
+        if alg not in s.algorithms:
+            raise TokenError(f"algorithm {alg!r} is not accepted (allowed: "
+                             f"{', '.join(s.algorithms)})")
+        key = self.keys.get(header.get("kid"))
+        if key is None:
+            raise TokenError(f"unknown signing key {header.get('kid')!r}")
+        declared = getattr(key, "algorithm_name", None)
+        if _FAMILY.get(alg[:2]) != key.key_type or declared not in (None, alg) and \
+                key._jwk_data.get("alg") not in (None, alg):
+            raise TokenError(f"algorithm {alg!r} does not fit key {key.key_id!r}")
+        try:
+            return jwt.decode(token, key.key, algorithms=[alg], audience=s.audiences,
+                              issuer=s.issuers, leeway=s.leeway_s,
+                              options={"require": list(s.required_claims)})
+        except jwt.ExpiredSignatureError:
+            raise TokenError("the token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise TokenError("the token is not valid yet (nbf/iat)") from None
+        except jwt.InvalidAudienceError:
+            raise TokenError("the token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise TokenError("the token's issuer is not accepted") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise TokenError(f"the token lacks the {exc.claim!r} claim") from None
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"the token is invalid: {type(exc).__name__}") from None
+
+    def principal(self, claims: dict) -> dict:
+        """The principal a token names: `sub` as id, claims as the configured attributes
+        (the engine validates them against the declared type like any request)."""
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise TokenError("the token has no `sub` claim naming the principal")
+        attrs = {attr: claims[claim] for attr, claim in self.settings.claims.items()
+                 if claim in claims}
+        return {"type": self.settings.principal_type, "id": sub, "attrs": attrs}
+
+    def verify(self, token: str) -> dict:
+        return self.principal(self.claims(token))
+
+
+def bearer(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer ...` header (RFC 6750); raises TokenError."""
+    if not authorization:
+        raise TokenError("no bearer token", missing=True)
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenError("the Authorization header is not a bearer token")
+    return token.strip()
