@@ -48,9 +48,12 @@ def _encode(build, *args):
         raise RequestError(f"cannot encode the request: {type(exc).__name__}: {exc}") from None
 
 
-def _batch_message(principal, items, context, dry_run, request_id) -> pb.CheckBatchRequest:
-    msg = pb.CheckBatchRequest(principal=wire.entity(principal), dry_run=dry_run,
-                               request_id=request_id)
+def _batch_message(principal, items, context, dry_run, request_id,
+                   principal_token="") -> pb.CheckBatchRequest:
+    msg = pb.CheckBatchRequest(dry_run=dry_run, request_id=request_id,
+                               principal_token=principal_token)
+    if principal is not None:
+        msg.principal.CopyFrom(wire.entity(principal))
     if context is not None:
         msg.context.CopyFrom(wire.struct(context))
     for item in items:
@@ -81,28 +84,35 @@ class DecisionClient:
             wire.PLAN_RESOURCES, request_serializer=pb.PlanRequest.SerializeToString,
             response_deserializer=pb.PlanResponse.FromString)
 
-    def check(self, request: dict, request_id: str = "") -> Decision:
-        """Decide one request; RequestError if it cannot be sent or policyd refuses it."""
-        return self.check_with_id(request, request_id)[0]
+    def check(self, request: dict, request_id: str = "", principal_token: str = "") -> Decision:
+        """Decide one request; RequestError if it cannot be sent or policyd refuses it.
+        With `principal_token` (a bearer JWT), leave `principal` out: policyd verifies
+        the token and builds the principal from it."""
+        return self.check_with_id(request, request_id, principal_token)[0]
 
-    def check_with_id(self, request: dict, request_id: str = "") -> tuple[Decision, str]:
+    def check_with_id(self, request: dict, request_id: str = "",
+                      principal_token: str = "") -> tuple[Decision, str]:
         """The decision and its decision_id (to find it in the decision log)."""
-        msg = _encode(wire.check_request, request, request_id)
+        msg = _encode(wire.check_request, request, request_id, principal_token)
         resp = self._call(self._check, msg)
         return wire.decision(resp), resp.decision_id
 
-    def check_batch(self, principal: dict, items: list[dict], context: dict | None = None,
-                    dry_run: bool = False, request_id: str = "") -> list[Decision]:
+    def check_batch(self, principal: dict | None, items: list[dict],
+                    context: dict | None = None, dry_run: bool = False, request_id: str = "",
+                    principal_token: str = "") -> list[Decision]:
         """One decision per (item, action), in order. An item is
-        {"resource": {...}, "actions": [...], "write_fields": [...]}."""
+        {"resource": {...}, "actions": [...], "write_fields": [...]}. With
+        `principal_token`, pass `principal=None`."""
         return [d for d, _ in self.check_batch_with_ids(principal, items, context, dry_run,
-                                                         request_id)]
+                                                         request_id, principal_token)]
 
-    def check_batch_with_ids(self, principal: dict, items: list[dict],
+    def check_batch_with_ids(self, principal: dict | None, items: list[dict],
                              context: dict | None = None, dry_run: bool = False,
-                             request_id: str = "") -> list[tuple[Decision, str]]:
+                             request_id: str = "",
+                             principal_token: str = "") -> list[tuple[Decision, str]]:
         """`check_batch` with each decision's decision_id."""
-        msg = _encode(_batch_message, principal, items, context, dry_run, request_id)
+        msg = _encode(_batch_message, principal, items, context, dry_run, request_id,
+                      principal_token)
         return [(wire.decision(r), r.decision_id)
                 for r in self._call(self._batch, msg).results]
 
@@ -126,7 +136,7 @@ class DecisionClient:
             return method(msg, timeout=self.timeout)
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details() or ""
-            if code == grpc.StatusCode.INVALID_ARGUMENT:
+            if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
                 raise RequestError(details) from None
             raise PolicydUnavailable(code, details) from None
 

@@ -139,9 +139,11 @@ def entity(e: dict) -> pb.Entity:
     return pb.Entity(type=e.get("type", ""), id=e.get("id", ""), attrs=struct(e.get("attrs")))
 
 
-def check_request(req: dict, request_id: str = "") -> pb.CheckRequest:
+def check_request(req: dict, request_id: str = "",
+                  principal_token: str = "") -> pb.CheckRequest:
     msg = pb.CheckRequest(action=req.get("action", ""), write_fields=req.get("write_fields") or [],
-                          dry_run=bool(req.get("dry_run", False)), request_id=request_id)
+                          dry_run=bool(req.get("dry_run", False)), request_id=request_id,
+                          principal_token=principal_token)
     if "principal" in req:
         msg.principal.CopyFrom(entity(req["principal"]))
     if "resource" in req:

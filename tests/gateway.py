@@ -131,7 +131,8 @@ class Envoy:
                 return
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > end:
-                    raise RuntimeError("envoy did not start:\n" + self.log_path.read_text())
+                    raise RuntimeError("envoy did not start:\n" +
+                                       self.log_path.read_text()) from None
                 time.sleep(0.1)
 
     def request(self, method: str, path: str, token: str | None = None,

@@ -10,6 +10,9 @@ import time
 import jwt
 import pytest
 
+from policyd import RequestError
+from policyd.client import DecisionClient
+
 from .gateway import Envoy, Keys, Upstream, envoy_binary
 from .servers import ServeProcess
 
@@ -194,6 +197,29 @@ def test_every_gateway_decision_is_one_log_record(gateway):
     assert records[1]["reasons"] == ["unknown_route"] and records[2]["route"] == \
         "GET /orders/{id}"
     assert all(r["gateway"] == "envoy" and r["decision_id"] for r in records)
+
+
+def test_services_may_send_the_callers_token_to_check(gateway):
+    _, keys, _, policyd, _ = gateway
+    order = {"type": "Order", "id": "o1", "attrs": {"owner": "bob", "tenant": "t1",
+                                                    "total": 5}}
+    with DecisionClient(policyd.target, timeout=5) as client:
+        ctx = {"ip": "10.1.2.3"}
+        d = client.check({"action": "read", "resource": order, "context": ctx},
+                         principal_token=keys.token())
+        assert d.allowed and d.reasons == ["orders.readers"]
+        other = client.check({"action": "read", "resource": order, "context": ctx},
+                             principal_token=keys.token(tenant="t2"))
+        assert not other.allowed and other.reasons == ["orders.tenant_fence"]
+        batch = client.check_batch(None, [{"resource": order, "actions": ["read", "delete"]}],
+                                   ctx, principal_token=keys.token(kid="o1"))
+        assert [b.allowed for b in batch] == [True, False]
+        with pytest.raises(RequestError, match="principal_token refused: the token has expired"):
+            client.check({"action": "read", "resource": order, "context": ctx},
+                         principal_token=keys.token(exp=int(time.time()) - 999))
+        with pytest.raises(RequestError, match="not both"):
+            client.check({"principal": {"type": "User", "id": "x"}, "action": "read",
+                          "resource": order, "context": ctx}, principal_token=keys.token())
 
 
 def test_with_policyd_down_envoy_fails_closed(gateway):

@@ -15,6 +15,7 @@ import grpc
 
 from .. import wire
 from .._proto.policyd.v1 import policyd_pb2 as pb
+from ..authn import JwtVerifier, TokenError
 from ..engine import Engine
 from ..engine.models import RequestError
 from .metrics import Metrics
@@ -25,11 +26,32 @@ log = logging.getLogger("policyd.server")
 
 class DecisionServicer:
     def __init__(self, engine: Engine, metrics: Metrics | None = None,
-                 max_batch_decisions: int = 1000):
+                 max_batch_decisions: int = 1000, verifier: JwtVerifier | None = None):
         self.engine = engine
         self.metrics = metrics
         self.max_batch_decisions = max_batch_decisions
+        self.verifier = verifier
         self._logged: set[str] = set()
+
+    def _token_principal(self, msg, context: grpc.ServicerContext) -> dict | None:
+        """The principal of `principal_token`, if sent; aborts the call when it is refused
+        (outside any try: abort raises)."""
+        if not msg.principal_token:
+            return None
+        problem, code = None, grpc.StatusCode.INVALID_ARGUMENT
+        if msg.HasField("principal"):
+            problem = "send a principal or a principal_token, not both"
+        elif self.verifier is None:
+            problem = "principal_token needs [authn.jwt] in the server's --config"
+        else:
+            try:
+                return self.verifier.verify(msg.principal_token)
+            except TokenError as exc:
+                problem, code = f"principal_token refused: {exc}", \
+                    grpc.StatusCode.UNAUTHENTICATED
+        self._error("invalid_token" if code != grpc.StatusCode.INVALID_ARGUMENT
+                    else "invalid_argument")
+        context.abort(code, problem)
 
     # context.abort() raises a plain Exception: it is only ever called outside a try.
 
@@ -37,9 +59,12 @@ class DecisionServicer:
         if isinstance(msg, wire.Undecodable):
             self._error("undecodable")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"not a CheckRequest: {msg.error}")
+        from_token = self._token_principal(msg, context)
         t0 = time.perf_counter()
         try:
             request = wire.request_dict(msg)
+            if from_token is not None:
+                request["principal"] = from_token
             peer = context.peer() if self.engine.decision_sink is not None else ""
             decision, decision_id = self.engine.decide(request, request_id=msg.request_id,
                                                        peer=peer)
@@ -65,9 +90,12 @@ class DecisionServicer:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                           f"CheckBatch asks for {asked:,} decisions (items x actions); at most "
                           f"{self.max_batch_decisions:,} per call (--max-batch-decisions)")
+        from_token = self._token_principal(msg, context)
         t0 = time.perf_counter()
         try:
             principal, items, ctx = wire.batch_parts(msg)
+            if from_token is not None:
+                principal = from_token
             peer = context.peer() if self.engine.decision_sink is not None else ""
             results = self.engine.decide_batch(principal, items, ctx, msg.dry_run,
                                                request_id=msg.request_id, peer=peer)
@@ -138,8 +166,9 @@ def batch_size(msg) -> int:
 
 
 def decision_service(engine: Engine, metrics: Metrics | None = None,
-                     max_batch_decisions: int = 1000) -> Service:
-    servicer = DecisionServicer(engine, metrics, max_batch_decisions)
+                     max_batch_decisions: int = 1000,
+                     verifier: JwtVerifier | None = None) -> Service:
+    servicer = DecisionServicer(engine, metrics, max_batch_decisions, verifier)
     return Service(wire.SERVICE, {
         "Check": grpc.unary_unary_rpc_method_handler(
             servicer.check, request_deserializer=wire.safe_parser(pb.CheckRequest),

@@ -203,10 +203,10 @@ def _denied(status: int, code: str, decision_id: str, headers: dict | None = Non
                                               headers=options, body=body))
 
 
-def envoy_service(engine: Engine, settings: EnvoySettings, authn, metrics=None) -> Service:
-    """The Authorization service, with the verifier of [authn.jwt] (keys loaded now)."""
+def envoy_service(engine: Engine, settings: EnvoySettings, authn,
+                  verifier: JwtVerifier | None = None, metrics=None) -> Service:
+    """The Authorization service, with the verifier of [authn.jwt] (shared with Check)."""
     jwt_settings = authn.jwt
-    verifier = JwtVerifier(jwt_settings) if jwt_settings is not None else None
     authorizer = EnvoyAuthorizer(
         engine, settings, verifier, authn.mtls.principal_type if authn.mtls else None,
         bool(jwt_settings and jwt_settings.trust_envoy_jwt_metadata),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from ..authn import JwtVerifier
 from ..engine import Engine
 from ..engine.compiler import compile_path
 from ..language.diagnostics import PolicyError
@@ -47,10 +48,12 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
                             rate_store=cfg.make_rate_store(), rate_failure=cfg.rate_failure,
                             decision_sink=decision_log.emit if decision_log else None,
                             log_attributes=cfg.log_attributes)
-            services = [decision_service(engine, metrics, cfg.max_batch_decisions)]
+            verifier = JwtVerifier(cfg.authn.jwt) if cfg.authn.jwt is not None else None
+            services = [decision_service(engine, metrics, cfg.max_batch_decisions, verifier)]
             if cfg.envoy.enabled or cfg.envoy.enabled is None and engine.policy_set.routes:
                 from .envoy import envoy_service  # Envoy's API only where it is served
-                services.append(envoy_service(engine, cfg.envoy, cfg.authn, metrics))
+                services.append(envoy_service(engine, cfg.envoy, cfg.authn, verifier,
+                                              metrics))
             built = build_server(engine, cfg, services, metrics, decision_log,
                                  reuse_port=cfg.workers > 1)
         except OSError as exc:

@@ -19,7 +19,7 @@ class Entity(_message.Message):
     def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
-    __slots__ = ("principal", "action", "resource", "context", "write_fields", "dry_run", "request_id")
+    __slots__ = ("principal", "action", "resource", "context", "write_fields", "dry_run", "request_id", "principal_token")
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class CheckRequest(_message.Message):
     WRITE_FIELDS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_TOKEN_FIELD_NUMBER: _ClassVar[int]
     principal: Entity
     action: str
     resource: Entity
@@ -34,7 +35,8 @@ class CheckRequest(_message.Message):
     write_fields: _containers.RepeatedScalarFieldContainer[str]
     dry_run: bool
     request_id: str
-    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., write_fields: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    principal_token: str
+    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., write_fields: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., principal_token: _Optional[str] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
     __slots__ = ("allowed", "reasons", "visible_fields", "retry_after", "policy_version", "decision_id", "warnings")
@@ -65,18 +67,20 @@ class BatchItem(_message.Message):
     def __init__(self, resource: _Optional[_Union[Entity, _Mapping]] = ..., actions: _Optional[_Iterable[str]] = ..., write_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CheckBatchRequest(_message.Message):
-    __slots__ = ("principal", "items", "context", "dry_run", "request_id")
+    __slots__ = ("principal", "items", "context", "dry_run", "request_id", "principal_token")
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_TOKEN_FIELD_NUMBER: _ClassVar[int]
     principal: Entity
     items: _containers.RepeatedCompositeFieldContainer[BatchItem]
     context: _struct_pb2.Struct
     dry_run: bool
     request_id: str
-    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., items: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    principal_token: str
+    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., items: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., principal_token: _Optional[str] = ...) -> None: ...
 
 class CheckBatchResponse(_message.Message):
     __slots__ = ("results",)
