@@ -18,7 +18,6 @@ import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2 as ea
 from envoy.type.v3 import http_status_pb2
-from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
 from .. import wire
@@ -147,19 +146,26 @@ class EnvoyAuthorizer:
         if found.verdict == ALLOWED:
             add["visible-fields"] = ",".join(f for f, v in found.plan.visible.items()
                                              if v is True)
-        ok = ea.OkHttpResponse(
-            headers=[base_pb2.HeaderValueOption(
-                header=base_pb2.HeaderValue(key=PREFIX + k, value=v), append_action=_OVERWRITE)
-                for k, v in add.items()],
-            # Envoy removes after it adds: the ones set here overwrite, the rest go
-            headers_to_remove=sorted(h for h in headers if h.startswith(PREFIX)
-                                     and h[len(PREFIX):] not in add))
-        meta = struct_pb2.Struct()
-        meta.update({"decision_id": decision_id, "decision": decision,
-                     "rules": list(found.reasons), "principal": {
-                         "type": principal["type"], "id": principal["id"]}})
-        return ea.CheckResponse(status=status_pb2.Status(code=code_pb2.OK), ok_response=ok,
-                                dynamic_metadata=meta)
+        out = ea.CheckResponse()  # built in place: a made message would be copied in
+        out.status.code = code_pb2.OK
+        ok = out.ok_response
+        for k, v in add.items():
+            option = ok.headers.add()
+            option.header.key, option.header.value = PREFIX + k, v
+            option.append_action = _OVERWRITE
+        # Envoy removes after it adds: the ones set here overwrite, the rest go
+        ok.headers_to_remove.extend(sorted(h for h in headers if h.startswith(PREFIX)
+                                           and h[len(PREFIX):] not in add))
+        fields = out.dynamic_metadata.fields
+        fields["decision_id"].string_value = decision_id
+        fields["decision"].string_value = decision
+        rules = fields["rules"].list_value
+        rules.SetInParent()
+        for rule in found.reasons:
+            rules.values.add().string_value = rule
+        who = fields["principal"].struct_value.fields
+        who["type"].string_value, who["id"].string_value = principal["type"], principal["id"]
+        return out
 
     def _refuse(self, status: int, code: str, reason: str, extra: dict, request_id: str,
                 peer: str, principal: dict | None = None, bearer: bool = False,
