@@ -4,6 +4,7 @@ know the caller (an mTLS peer, the payload Envoy's jwt_authn verified)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,23 @@ def test_a_token_without_sub_is_refused(jwks):
     verifier = JwtVerifier(_settings(jwks))
     with pytest.raises(TokenError, match="sub"):
         verifier.principal({"roles": []})
+
+
+def test_a_remembered_token_still_expires_and_a_key_change_forgets_it(tmp_path):
+    keys = Keys()
+    path = tmp_path / "jwks.json"
+    path.write_text(keys.jwks())
+    now = [time.time()]
+    verifier = JwtVerifier(_settings(path), clock=lambda: now[0])
+    token = keys.token(exp=int(now[0]) + 60)
+    assert verifier.verify(token)["id"] == "alice"
+    assert verifier.verify(token)["id"] == "alice"  # remembered
+    now[0] += 1000
+    with pytest.raises(TokenError, match="expired"):
+        verifier.verify(token)
+    now[0] -= 1000
+    keys.published.remove("r1")  # the issuer rotates r1 out
+    path.write_text(keys.jwks())
+    verifier.keys.refresh(force=True)
+    with pytest.raises(TokenError, match="unknown signing key"):
+        verifier.verify(token)
