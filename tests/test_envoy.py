@@ -199,6 +199,22 @@ def test_every_gateway_decision_is_one_log_record(gateway):
     assert all(r["gateway"] == "envoy" and r["decision_id"] for r in records)
 
 
+def test_the_authorizer_is_listed_in_health_and_reflection(gateway):
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+    _, _, _, policyd, _ = gateway
+    with grpc.insecure_channel(policyd.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="envoy.service.auth.v3.Authorization"),
+            timeout=5)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        answers = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+        names = {s.name for a in answers for s in a.list_services_response.service}
+        assert {"envoy.service.auth.v3.Authorization", "policyd.v1.DecisionService"} <= names
+
+
 def test_services_may_send_the_callers_token_to_check(gateway):
     _, keys, _, policyd, _ = gateway
     order = {"type": "Order", "id": "o1", "attrs": {"owner": "bob", "tenant": "t1",
