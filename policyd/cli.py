@@ -313,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every serve setting in TOML (docs/server.md); flags override it")
     p.add_argument("--envoy", action="store_true",
                    help="serve Envoy's external authorization even without routes")
+    p.add_argument("--http-port", type=int,
+                   help="serve the OpenID AuthZEN API over HTTP(S) on this port")
+    p.add_argument("--http-host", help="its listen address (default: --host)")
     p.add_argument("--data", action="append", metavar="PATH",
                    help="entity data outside the set: a .json/.jsonl file or a directory")
     p.add_argument("--host")

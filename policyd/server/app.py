@@ -37,6 +37,7 @@ class Built:
     metrics: Metrics | None = None
     decision_log: DecisionLog | None = None
     services: list[Service] = field(default_factory=list)
+    companions: list = field(default_factory=list)  # start() and stop(grace): the HTTP side
 
 
 def _credentials(cfg: ServeConfig) -> grpc.ServerCredentials | None:
@@ -109,6 +110,8 @@ def run_server(built: Built, cfg: ServeConfig, stop: threading.Event | None = No
     if metrics is not None:
         metrics.policy(built.engine.policy_set.schema, built.engine.version)
     built.server.start()
+    for companion in built.companions:
+        companion.start()
     for name in health_names(built.services):
         built.health.set(name, health_pb2.HealthCheckResponse.SERVING)
     if watcher:
@@ -120,7 +123,10 @@ def run_server(built: Built, cfg: ServeConfig, stop: threading.Event | None = No
     built.health.enter_graceful_shutdown()
     if watcher:
         watcher.stop()
-    built.server.stop(cfg.grace).wait()
+    stopped = built.server.stop(cfg.grace)
+    for companion in built.companions:  # drained together with gRPC
+        companion.stop(cfg.grace)
+    stopped.wait()
     if built.decision_log is not None:
         built.decision_log.close()  # every decision made is written before we exit
     log.info("stopped")

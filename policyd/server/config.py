@@ -23,6 +23,23 @@ class EnvoySettings(_Section):
     ip_header: str | None = None  # a header a trusted proxy sets; never a client's own
 
 
+class AuthZenSettings(_Section):
+    """[authzen]: the HTTP front door (docs/authzen.md)."""
+
+    types: dict[str, str] = Field(default_factory=dict)  # AuthZEN type = declared name
+    pep_tokens: Path | None = None  # accepted PEP bearer tokens, one a line
+    expose_reasons: bool = False
+    response_context: bool = False  # add `context` (the decision id) to decisions
+    base_url: str | None = None  # as PEPs reach it, behind proxies: https://pdp.example
+    page_secret: str | None = None  # page tokens valid across workers and restarts
+
+    @model_validator(mode="after")
+    def _files(self) -> AuthZenSettings:
+        if self.pep_tokens is not None and not self.pep_tokens.is_file():
+            raise ValueError(f"authzen.pep_tokens: no such file: {self.pep_tokens}")
+        return self
+
+
 class ServeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -53,7 +70,10 @@ class ServeConfig(BaseModel):
     metrics_port: int | None = Field(None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     log_format: Literal["text", "json"] = "text"
+    http_port: int | None = Field(None, ge=0, le=65535)  # the AuthZEN API over HTTP(S)
+    http_host: str | None = None  # default: --host
     envoy: EnvoySettings = Field(default_factory=EnvoySettings)
+    authzen: AuthZenSettings = Field(default_factory=AuthZenSettings)
     authn: AuthnSettings = Field(default_factory=AuthnSettings)
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from .config import ServeConfig
 
-SECTIONS = ("server", "authn", "envoy")
+SECTIONS = ("server", "authn", "envoy", "authzen")
 _PATHS = ("path", "tls_cert", "tls_key", "tls_client_ca", "decision_log")
 
 
@@ -51,6 +51,11 @@ def read_config(file: Path) -> dict:
         out["authn"] = authn
     if "envoy" in raw:
         out["envoy"] = raw["envoy"]
+    if "authzen" in raw:
+        authzen = dict(raw["authzen"]) if isinstance(raw["authzen"], dict) else raw["authzen"]
+        if isinstance(authzen, dict) and isinstance(authzen.get("pep_tokens"), str):
+            authzen["pep_tokens"] = str(base / authzen["pep_tokens"])
+        out["authzen"] = authzen
     return out
 
 

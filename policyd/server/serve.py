@@ -3,6 +3,7 @@ decision log, the engine and the services wired together."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from ..authn import JwtVerifier
@@ -16,6 +17,8 @@ from .decision_log import DecisionLog
 from .logs import configure as configure_logs
 from .metrics import Metrics
 from .workers import serve_forked
+
+log = logging.getLogger("policyd.server")
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -56,6 +59,8 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
                                               metrics))
             built = build_server(engine, cfg, services, metrics, decision_log,
                                  reuse_port=cfg.workers > 1)
+            if cfg.http_port is not None:
+                built.companions.append(http_front(cfg, engine, metrics, worker))
         except OSError as exc:
             print(f"policyd serve: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -63,4 +68,30 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
 
     if cfg.workers == 1:
         return serve_one(0, policy_set)
+    if cfg.http_port is not None:
+        print("policyd serve: --http-port serves from one process; use --workers 1",
+              file=sys.stderr)
+        return EXIT_FAILED
     return serve_forked(cfg.workers, serve_one)
+
+
+def http_front(cfg: ServeConfig, engine: Engine, metrics, worker: int = 0):
+    """The AuthZEN API over HTTP(S) (Starlette on uvicorn, imported only when served)."""
+    import hashlib
+
+    from .authzen import AuthZen
+    from .http import AuthZenApp, HttpServer, pep_tokens
+
+    z = cfg.authzen
+    secret = hashlib.sha256(z.page_secret.encode()).digest() if z.page_secret else None
+    authzen = AuthZen(engine, z.types, z.expose_reasons, z.response_context, secret,
+                      cfg.max_batch_decisions, metrics)
+    host = cfg.http_host or cfg.host
+    tls = (cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca) if cfg.tls_cert else None
+    app = AuthZenApp(authzen, z.base_url or "", cfg.max_message_bytes, pep_tokens(z.pep_tokens))
+
+    def started(port: int) -> None:  # port 0 is known only now
+        if not z.base_url:
+            app.base_url = f"{'https' if tls else 'http'}://{host}:{port}"
+        log.info("AuthZEN API on %s", app.base_url)
+    return HttpServer(app.app, host, cfg.http_port, tls, cfg.grace, started)
