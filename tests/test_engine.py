@@ -234,3 +234,19 @@ def test_check_batch_names_the_bad_item(orders_engine):
         orders_engine.check_batch(user(), items, OFFICE)
     with pytest.raises(RequestError, match="principal.attrs.mfa"):
         orders_engine.check_batch(user(mfa="no"), items, OFFICE)
+
+
+def test_every_deny_that_holds_is_a_reason_in_source_order():
+    rules = "\n".join(f"  d{i}: deny read when principal.level > {i % 7}" for i in range(3000))
+    ps = compile_text(f"""principal User {{ roles: set<string> level: number }}
+resource Doc {{ owner: string  actions read }}
+policy p for Doc {{
+{rules}
+  allow read when true
+  show *
+}}""")
+    engine = Engine(ps)
+    request = {"principal": {"type": "User", "id": "u", "attrs": {"roles": [], "level": 3}},
+               "action": "read", "resource": {"type": "Doc", "id": "d", "attrs": {"owner": "x"}}}
+    d = engine.check(request)
+    assert d.reasons == [f"p.d{i}" for i in range(3000) if 3 > i % 7]

@@ -169,9 +169,12 @@ class _Gen(ValidatorCode):
                             self.shared[text] = plan[text]  # usable from here on
                     self.w.line(f"if {self.cond(r, action)}:")
                     with self.w.indent():
-                        self.w.line(f"d = ({r.name!r},)" if i == 0 else
-                                    f"d = ({r.name!r},) if d is None else d + ({r.name!r},)")
-            self.w.line("if d is not None: return d")
+                        if i == 0:
+                            self.w.line(f"d = [{r.name!r}]")
+                        else:  # a list: appending to a tuple is quadratic in the denies held
+                            self.w.line(f"if d is None: d = [{r.name!r}]")
+                            self.w.line(f"else: d.append({r.name!r})")
+            self.w.line("if d is not None: return tuple(d)")
             # past this point every deny condition is false: an allow that repeats one, or an
             # earlier allow, can never be the first to hold (dead branches are left out)
             known = {self.cond(r, action) for r in denies}
