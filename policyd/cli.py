@@ -1,4 +1,4 @@
-"""The `policyd` command: check, test, eval, plan, compile, serve.
+"""The `policyd` command: check, test, eval, plan, diff, compile, serve.
 
 Exit status: 0 success, 1 policy errors, failed tests, a missing path or a server
 that cannot start, 2 usage errors (argparse's own, a request that is not valid
@@ -162,23 +162,14 @@ def cmd_eval(args) -> int:
 
 def _columns(text: str | None, ps, rtype: str) -> dict[str, str]:
     """`attr=col,...`, or by default each attribute path as its own column (`.` as `_`)."""
-    if text:
-        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
-        if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
-            raise ValueError("--columns takes attr=column pairs separated by commas")
-        return {a.strip(): c.strip() for a, c in pairs}
-    res = ps.schema.resources.get(rtype)
-    out = {"id": "id"}
+    from .plans import default_columns
 
-    def walk(schema, prefix):
-        for a in schema.attrs:
-            path = prefix + (a.name,)
-            out[".".join(path)] = "_".join(path)
-            if a.type in ps.schema.records:
-                walk(ps.schema.records[a.type], path)
-    if res is not None:
-        walk(res, ())
-    return out
+    if not text:
+        return default_columns(ps.schema, rtype)
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise ValueError("--columns takes attr=column pairs separated by commas")
+    return {a.strip(): c.strip() for a, c in pairs}
 
 
 def cmd_plan(args) -> int:
@@ -215,6 +206,25 @@ def cmd_plan(args) -> int:
     print(f"WHERE {where}")
     print(f"-- params: {json.dumps(params, default=str)}")
     return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    """Every decision that changes between two sets; exit 1 when any does (a CI gate)."""
+    from .testing.impact import Report, compare, engines, requests_from
+
+    for path in (args.old, args.new, *args.requests):
+        if _missing("diff", path):
+            return EXIT_POLICY
+    try:
+        old, new = engines(args.old, args.new, args.data)
+        report = Report()
+        for source in args.requests:
+            compare(old, new, requests_from(source, report), report)
+    except PolicyError as exc:
+        _print_policy_error(exc)
+        return EXIT_POLICY
+    print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else report.render())
+    return EXIT_POLICY if report.changes else EXIT_OK
 
 
 def cmd_compile(args) -> int:
@@ -303,6 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="column of each attribute (default: the attribute path, . as _)")
     p.set_defaults(run=cmd_plan)
 
+    p = sub.add_parser("diff", help="the decisions that change between two policy sets")
+    p.add_argument("old", help="the set as it is")
+    p.add_argument("new", help="the set as it would be")
+    p.add_argument("--requests", nargs="+", required=True, metavar="SOURCE",
+                   help="request JSON files or directories, decision logs (written with "
+                   "--log-attributes), or a set with test fixtures")
+    p.add_argument("--data", action="append", default=[], metavar="PATH",
+                   help="entity data outside the sets: a .json/.jsonl file or a directory")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=cmd_diff)
+
     p = sub.add_parser("compile", help="print the Python source generated for a policy set")
     p.add_argument("path", help="a .policy file or a directory of them")
     p.set_defaults(run=cmd_compile)
@@ -313,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every serve setting in TOML (docs/server.md); flags override it")
     p.add_argument("--envoy", action="store_true",
                    help="serve Envoy's external authorization even without routes")
+    p.add_argument("--shadow", type=Path, metavar="NEWPATH",
+                   help="also decide every request with this set; log and count each "
+                   "disagreement (the answers stay PATH's)")
     p.add_argument("--http-port", type=int,
                    help="serve the OpenID AuthZEN API over HTTP(S) on this port")
     p.add_argument("--http-host", help="its listen address (default: --host)")

@@ -6,7 +6,7 @@ principal may act on; this package hands that answer to a database.
 """
 
 from ..engine.plan import ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL, Plan
-from .sql import DIALECTS, PlanUntranslatable, SqlWriter, to_sql, to_sql_columns
+from .sql import DIALECTS, PlanUntranslatable, SqlWriter, default_columns, to_sql, to_sql_columns
 
 __all__ = ["ALWAYS_ALLOWED", "ALWAYS_DENIED", "CONDITIONAL", "DIALECTS", "Plan",
-           "PlanUntranslatable", "SqlWriter", "to_sql", "to_sql_columns"]
+           "PlanUntranslatable", "SqlWriter", "default_columns", "to_sql", "to_sql_columns"]

@@ -325,3 +325,20 @@ def check_columns(plan: Plan, names: set[str]) -> None:
         except PlanUntranslatable as exc:
             if dialect == DIALECTS[-1] or exc.attribute and exc.attribute not in names:
                 raise
+
+
+def default_columns(schema, rtype: str) -> dict[str, str]:
+    """Each attribute path of a resource type as its own column, `.` written `_`
+    (`project.private` is `project_private`): `policyd plan --sql` without --columns."""
+    out = {"id": "id"}
+
+    def walk(entity, prefix):
+        for a in entity.attrs:
+            path = prefix + (a.name,)
+            out[".".join(path)] = "_".join(path)
+            if a.type in schema.records:
+                walk(schema.records[a.type], path)
+    res = schema.resources.get(rtype)
+    if res is not None:
+        walk(res, ())
+    return out

@@ -70,6 +70,7 @@ class ServeConfig(BaseModel):
     metrics_port: int | None = Field(None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
     log_format: Literal["text", "json"] = "text"
+    shadow: Path | None = None  # a new set that decides every request too, for comparison
     http_port: int | None = Field(None, ge=0, le=65535)  # the AuthZEN API over HTTP(S)
     http_host: str | None = None  # default: --host
     envoy: EnvoySettings = Field(default_factory=EnvoySettings)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from .config import ServeConfig
 
 SECTIONS = ("server", "authn", "envoy", "authzen")
-_PATHS = ("path", "tls_cert", "tls_key", "tls_client_ca", "decision_log")
+_PATHS = ("path", "shadow", "tls_cert", "tls_key", "tls_client_ca", "decision_log")
 
 
 class ConfigError(ValueError):

@@ -26,8 +26,9 @@ log = logging.getLogger("policyd.server")
 
 class DecisionServicer:
     def __init__(self, engine: Engine, metrics: Metrics | None = None,
-                 max_batch_decisions: int = 1000, verifier: JwtVerifier | None = None):
-        self.engine = engine
+                 max_batch_decisions: int = 1000, verifier: JwtVerifier | None = None,
+                 shadow=None):
+        self.engine, self.shadow = engine, shadow
         self.metrics = metrics
         self.max_batch_decisions = max_batch_decisions
         self.verifier = verifier
@@ -71,6 +72,8 @@ class DecisionServicer:
             if self.metrics is not None:
                 self.metrics.decision(msg.resource.type, msg.action, decision,
                                       time.perf_counter() - t0)
+            if self.shadow is not None:
+                self.shadow.compare(request, decision, decision_id)
             return wire.response(decision, decision_id)
         except RequestError as exc:
             problem = str(exc)
@@ -111,6 +114,8 @@ class DecisionServicer:
                          for a in item["actions"])
                 for (rtype, action), (d, _) in zip(pairs, results, strict=True):
                     self.metrics.decision(rtype, action, d, each)
+            if self.shadow is not None:
+                self._shadow_batch(principal, items, ctx, msg.dry_run, results)
             return out
         except RequestError as exc:
             problem = f"CheckBatch: {exc}"
@@ -147,6 +152,16 @@ class DecisionServicer:
         self._error("invalid_argument")
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
 
+    def _shadow_batch(self, principal, items, ctx, dry_run, results) -> None:
+        pairs = ((item, a) for item in items for a in item["actions"])
+        for (item, action), (d, decision_id) in zip(pairs, results, strict=True):
+            request = {"principal": principal, "action": action, "resource": item["resource"]}
+            if ctx is not None:
+                request["context"] = ctx
+            if item.get("write_fields"):
+                request["write_fields"] = item["write_fields"]
+            self.shadow.compare(request, d, decision_id)
+
     def _error(self, code: str) -> None:
         if self.metrics is not None:
             self.metrics.request_error(code)
@@ -167,8 +182,8 @@ def batch_size(msg) -> int:
 
 def decision_service(engine: Engine, metrics: Metrics | None = None,
                      max_batch_decisions: int = 1000,
-                     verifier: JwtVerifier | None = None) -> Service:
-    servicer = DecisionServicer(engine, metrics, max_batch_decisions, verifier)
+                     verifier: JwtVerifier | None = None, shadow=None) -> Service:
+    servicer = DecisionServicer(engine, metrics, max_batch_decisions, verifier, shadow)
     return Service(wire.SERVICE, {
         "Check": grpc.unary_unary_rpc_method_handler(
             servicer.check, request_deserializer=wire.safe_parser(pb.CheckRequest),

@@ -32,6 +32,9 @@ class Metrics:
         self.gateway_decisions = Counter("policyd_gateway_decisions",
                                          "Envoy external authorization answers",
                                          ["verdict"], registry=r)
+        self.shadow_disagreements = Counter(
+            "policyd_shadow_disagreements", "Decisions the --shadow set made differently",
+            ["resource", "action"], registry=r)
         self.rate_limited = Counter("policyd_rate_limited", "Decisions denied by a limit rule",
                                     ["rule"], registry=r)
         self.request_errors = Counter("policyd_request_errors", "Requests refused before a "
@@ -85,6 +88,14 @@ class Metrics:
             action = UNKNOWN
         self.plans.labels(rtype, action, kind).inc()
         self.plan_seconds.observe(seconds)
+
+    def shadow(self, rtype, action) -> None:
+        actions = self._declared.get(rtype)
+        if actions is None:
+            rtype, action = UNKNOWN, UNKNOWN
+        elif action not in actions:
+            action = UNKNOWN
+        self.shadow_disagreements.labels(rtype, action).inc()
 
     def gateway(self, verdict: str) -> None:
         """allowed, conditional, denied (401/403/404) or rate_limited."""

@@ -16,6 +16,8 @@ from .decision import decision_service
 from .decision_log import DecisionLog
 from .logs import configure as configure_logs
 from .metrics import Metrics
+from .reload import PolicyWatcher
+from .shadow import Shadow, shadow_engine
 from .workers import serve_forked
 
 log = logging.getLogger("policyd.server")
@@ -30,6 +32,12 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
     except PolicyError as exc:
         print_policy_error(exc)
         return EXIT_FAILED
+    if cfg.shadow is not None:
+        try:
+            compile_path(cfg.shadow, cfg.max_string_bytes, cfg.data)  # fail fast here too
+        except PolicyError as exc:
+            print_policy_error(exc)
+            return EXIT_FAILED
     try:
         ensure_port_free(cfg.host, cfg.port)
     except PortInUse as exc:
@@ -52,7 +60,12 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
                             decision_sink=decision_log.emit if decision_log else None,
                             log_attributes=cfg.log_attributes)
             verifier = JwtVerifier(cfg.authn.jwt) if cfg.authn.jwt is not None else None
-            services = [decision_service(engine, metrics, cfg.max_batch_decisions, verifier)]
+            shadow = None
+            if cfg.shadow is not None:
+                shadow = Shadow(shadow_engine(cfg.shadow, cfg.data, cfg.max_string_bytes),
+                                metrics)
+            services = [decision_service(engine, metrics, cfg.max_batch_decisions, verifier,
+                                         shadow)]
             if cfg.envoy.enabled or cfg.envoy.enabled is None and engine.policy_set.routes:
                 from .envoy import envoy_service  # Envoy's API only where it is served
                 services.append(envoy_service(engine, cfg.envoy, cfg.authn, verifier,
@@ -61,6 +74,10 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
                                  reuse_port=cfg.workers > 1)
             if cfg.http_port is not None:
                 built.companions.append(http_front(cfg, engine, metrics, worker))
+            if shadow is not None and cfg.reload:  # the shadow set reloads with its files
+                built.companions.append(_Watching(PolicyWatcher(
+                    cfg.shadow, shadow.engine, cfg.reload_interval,
+                    max_string_bytes=cfg.max_string_bytes, data=tuple(cfg.data))))
         except OSError as exc:
             print(f"policyd serve: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -95,3 +112,16 @@ def http_front(cfg: ServeConfig, engine: Engine, metrics, worker: int = 0):
             app.base_url = f"{'https' if tls else 'http'}://{host}:{port}"
         log.info("AuthZEN API on %s", app.base_url)
     return HttpServer(app.app, host, cfg.http_port, tls, cfg.grace, started)
+
+
+class _Watching:
+    """A PolicyWatcher as a companion of the server (started and stopped with it)."""
+
+    def __init__(self, watcher: PolicyWatcher):
+        self.watcher = watcher
+
+    def start(self) -> None:
+        self.watcher.start()
+
+    def stop(self, grace: float) -> None:
+        self.watcher.stop()

@@ -322,3 +322,24 @@ def check_tests_and_warn(cs: CheckedSet, files, ps) -> tuple[list[CheckedTest], 
     """The tests and the warnings about them (unknown roles in fixtures)."""
     checker = TestChecker(cs, ps)
     return checker.run(files), checker.warnings
+
+
+def fixture_parts(cs: CheckedSet, ps, sources: dict[str, str]) -> dict[str, tuple[str, dict]]:
+    """name -> (kind, request part) of every fixture of a set's test files, stored
+    attributes left out (the set's entity data holds them): `policyd diff`'s requests."""
+    from ..language import parse_each
+    from .parse import parse_tests
+
+    tests = {k: v for k, v in sources.items() if k.endswith(".test.policy")}
+    parsed, _ = parse_each(tests, parse_tests)
+    checker = TestChecker(cs, ps)
+    checker.run(parsed)
+    out = {}
+    for name, entity in checker.fixtures.items():
+        if entity is None:
+            continue
+        part = entity.part if entity.kind == "context" else {
+            **entity.part, "attrs": {k: v for k, v in entity.part["attrs"].items()
+                                     if k not in {a.name for a in entity.schema.stored}}}
+        out[name] = (entity.kind, part)
+    return out
