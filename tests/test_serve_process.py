@@ -233,3 +233,41 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(pki, tmp_path):
             anon.check(ALICE_READ)
     finally:
         assert server.terminate() == 0
+
+
+def test_the_authzen_api_over_https_with_client_certificates(pki, tmp_path):
+    """The PEP authenticates by certificate: TLS settings are shared with gRPC."""
+    import ssl
+
+    import httpx
+
+    ca, (cert, key), (client_cert, client_key) = pki
+    port, http_port = free_port(), free_port()
+    server = ServeProcess(EXAMPLES / "todo", "--tls-cert", str(cert), "--tls-key", str(key),
+                          "--tls-client-ca", str(ca), "--http-port", str(http_port),
+                          port=port, tmp=tmp_path)
+    body = {"subject": {"type": "user",
+                        "id": "CiRmZDM2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs"},
+            "action": {"name": "can_read_user"}, "resource": {"type": "user", "id": "x"}}
+    url = f"https://localhost:{http_port}/access/v1/evaluation"
+    try:
+        creds = grpc.ssl_channel_credentials(ca.read_bytes(), client_key.read_bytes(),
+                                             client_cert.read_bytes())
+        wait_serving(_tls_target(port), credentials=creds)
+        trusted = ssl.create_default_context(cafile=str(ca))
+        trusted.load_cert_chain(str(client_cert), str(client_key))
+        end = time.monotonic() + 10
+        while True:
+            try:
+                resp = httpx.post(url, json=body, verify=trusted, timeout=5)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.1)
+        assert resp.status_code == 200 and resp.json() == {"decision": True}
+        anonymous = ssl.create_default_context(cafile=str(ca))
+        with pytest.raises(httpx.HTTPError):  # no client certificate: the handshake fails
+            httpx.post(url, json=body, verify=anonymous, timeout=5)
+    finally:
+        assert server.terminate() == 0

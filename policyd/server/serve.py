@@ -70,6 +70,9 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
                 from .envoy import envoy_service  # Envoy's API only where it is served
                 services.append(envoy_service(engine, cfg.envoy, cfg.authn, verifier,
                                               metrics))
+                log.info("Envoy external authorization on the gRPC port (%s)",
+                         "JWT" if verifier else "mTLS" if cfg.authn.mtls else
+                         "no [authn]: every request is 401")
             built = build_server(engine, cfg, services, metrics, decision_log,
                                  reuse_port=cfg.workers > 1)
             if cfg.http_port is not None:
