@@ -149,13 +149,17 @@ def cmd_eval(args) -> int:
     out, failed = [], False
     for index, request in enumerate(data if many else [data]):
         try:
-            out.append(engine.check(request, explain=args.explain).to_dict())
+            out.append(engine.explain(request) if args.explain else
+                       engine.check(request).to_dict())
         except RequestError as exc:
             failed = True
             where = f"item {index}: " if many else ""
             print(f"policyd eval: {where}invalid request: {exc}", file=sys.stderr)
             out.append({"error": f"invalid request: {exc}"})
-    if many or not failed:
+    if args.explain and args.format == "text":
+        from .engine.explain import render
+        print("\n\n".join(render(e) if "rules" in e else e["error"] for e in out))
+    elif many or not failed:
         print(json.dumps(out if many else out[0], indent=2))
     return EXIT_USAGE if failed else EXIT_OK
 
@@ -300,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", default=[], metavar="PATH",
                    help="entity data outside the set: a .json/.jsonl file or a directory")
     p.add_argument("request", help="request JSON file, or - for standard input")
-    p.add_argument("--explain", action="store_true", help="list every rule that held")
+    p.add_argument("--explain", action="store_true",
+                   help="every rule of the action: held or not, and why not")
+    p.add_argument("--format", choices=("json", "text"), default="json",
+                   help="with --explain: text for people")
     p.set_defaults(run=cmd_eval)
     p = sub.add_parser("plan", help="which resources a principal may act on: a query plan")
     p.add_argument("path", help="a .policy file or a directory of them")

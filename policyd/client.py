@@ -6,6 +6,7 @@ Transport failures raise `PolicydUnavailable`; callers must treat it as a deny
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,15 @@ class DecisionClient:
         msg = _encode(wire.check_request, request, request_id, principal_token)
         resp = self._call(self._check, msg)
         return wire.decision(resp), resp.decision_id
+
+    def explain(self, request: dict, request_id: str = "") -> dict:
+        """As `Engine.explain`: the decision and every rule of the action, held or not,
+        and why not."""
+        msg = _encode(wire.check_request, request, request_id)
+        msg.explain = True
+        resp = self._call(self._check, msg)
+        return {"decision": wire.decision(resp).to_dict(),
+                "rules": json.loads(resp.explanation or "[]")}
 
     def check_batch(self, principal: dict | None, items: list[dict],
                     context: dict | None = None, dry_run: bool = False, request_id: str = "",

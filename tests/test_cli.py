@@ -69,9 +69,15 @@ def test_eval_explain_and_lists(capsys, tmp_path):
     many = tmp_path / "many.json"
     many.write_text(json.dumps([one, {**one, "action": "delete"}]))
     code, out, _ = run(capsys, "eval", "--explain", ORDERS, str(many))
-    decisions = json.loads(out)
-    assert code == 0 and [d["allowed"] for d in decisions] == [True, False]
-    assert "orders.owner_access" in decisions[0]["reasons"]
+    explained = json.loads(out)
+    assert code == 0 and [e["decision"]["allowed"] for e in explained] == [True, False]
+    rules = {r["rule"]: r for r in explained[0]["rules"]}
+    assert rules["orders.owner_access"]["held"] is True
+    assert rules["orders.tenant_isolation"]["because"]["values"] == {
+        "principal.tenant": "t1", "resource.tenant": "t1"}
+    code, text, _ = run(capsys, "eval", "--explain", "--format", "text", ORDERS, str(many))
+    assert text.startswith("ALLOW (orders#2)")
+    assert "held     deny  orders.no_delete: not (principal is admin)" in text
 
 
 @pytest.mark.parametrize("content,message", [

@@ -19,6 +19,7 @@ from typing import Any
 
 from .compiler import compile_path
 from .envelope import check_fields, over, resource_part, shared_parts
+from .explain import explain_rules
 from .gateway import GatewayOutcome, outcome, recorded, refused
 from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
 from .plan import Plan
@@ -122,6 +123,26 @@ class Engine:
         t0, state = _time.perf_counter(), self._state
         found = plan_request(state, request, self.clock)
         return found, self.recorder.record(state.records, request, found, t0, request_id, peer)
+
+    def explain(self, request: dict) -> dict:
+        """The decision and every rule of the action: held or not, and for one that did
+        not hold, the first false part of it with the values compared (docs/api.md)."""
+        state = self._state
+        try:
+            pid, P, C, ptype = shared_parts(state, request, self.clock)
+            rtype, rid, R = resource_part(state, request["resource"], [request["action"]],
+                                          None, self.clock)
+        except Exception:
+            raise RequestError(self._problem(state, request)) from None
+        decision = self._check(request, False, state)
+        if R is not None and state.entities is not None:
+            found = state.entities.attach(ptype, pid, P, rtype, rid, R)
+            if type(found) is str:
+                return {"decision": decision.to_dict(), "rules": []}
+            P, R = found
+        rules = [] if R is None else explain_rules(state.ps, pid, P, rtype, rid, R, C, ptype,
+                                                   request["action"])
+        return {"decision": decision.to_dict(), "rules": rules}
 
     def decide_gateway(self, request: dict | None, *, refusal: str = "", request_id: str = "",
                        peer: str = "", extra: dict | None = None) -> tuple[GatewayOutcome, str]:

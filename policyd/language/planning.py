@@ -21,6 +21,8 @@ class PlanRule:
     name: str
     cond: object  # IR, or None: always holds
     fields: tuple[str, ...] = ()  # show rules: the fields they grant
+    effect: str = ""
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +42,14 @@ class TypePlan:
     shows: tuple[PlanRule, ...]
     # (the show rules that grant them, fields) groups, in declaration order of their first
     grants: tuple[tuple[tuple[int, ...], tuple[str, ...]], ...] = ()
+    every: tuple[PlanRule, ...] = ()  # all the type's rules, in source order (explanations)
 
 
 @dataclass(frozen=True)
 class PlanProgram:
     types: dict[str, TypePlan]
     keyed: dict[int, KeyedLookup]  # id() of an IR node of these rules -> how to enumerate it
+    role_of: dict = None  # the roles satisfying `is R` -> R (how explanations print it)
 
 
 def build_program(cs: CheckedSet) -> PlanProgram:
@@ -65,11 +69,12 @@ def build_program(cs: CheckedSet) -> PlanProgram:
             groups.setdefault(tuple(i for i, r in enumerate(shows) if f in r.fields),
                               []).append(f)
         grants = tuple((rules, tuple(fs)) for rules, fs in groups.items() if rules)
-        types[name] = TypePlan(("id",) + res.fields, actions, shows, grants)
+        every = tuple(PlanRule(r.name, r.cond, r.fields, r.effect, r.actions) for r in rules)
+        types[name] = TypePlan(("id",) + res.fields, actions, shows, grants, every)
         for r in rules:
             if r.cond is not None and r.effect in ("allow", "deny", "show"):
                 _uses(r.cond, keyed)
-    return PlanProgram(types, keyed)
+    return PlanProgram(types, keyed, {v: k for k, v in cs.roles.computed().items()})
 
 
 def _uses(ir, keyed: dict) -> frozenset:

@@ -125,6 +125,10 @@ class RoleGraph(Mapping[str, frozenset[str]]):
                     self.children[p].append(role)
         self._satisfying: dict[str, frozenset[str]] = {}
 
+    def computed(self) -> dict[str, frozenset[str]]:
+        """The roles some `is` test asked for, with the roles that satisfy each."""
+        return dict(self._satisfying)
+
     def __getitem__(self, role: str) -> frozenset[str]:
         found = self._satisfying.get(role)
         if found is None:

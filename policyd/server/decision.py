@@ -8,6 +8,7 @@ with reason `error`, logged once per kind.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -74,7 +75,10 @@ class DecisionServicer:
                                       time.perf_counter() - t0)
             if self.shadow is not None:
                 self.shadow.compare(request, decision, decision_id)
-            return wire.response(decision, decision_id)
+            out = wire.response(decision, decision_id)
+            if msg.explain:  # off the hot path: only when asked
+                out.explanation = json.dumps(self.engine.explain(request)["rules"])
+            return out
         except RequestError as exc:
             problem = str(exc)
         except Exception as exc:  # never a traceback per request, never an allow

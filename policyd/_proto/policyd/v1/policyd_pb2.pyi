@@ -19,7 +19,7 @@ class Entity(_message.Message):
     def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
-    __slots__ = ("principal", "action", "resource", "context", "write_fields", "dry_run", "request_id", "principal_token")
+    __slots__ = ("principal", "action", "resource", "context", "write_fields", "dry_run", "request_id", "principal_token", "explain")
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,7 @@ class CheckRequest(_message.Message):
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     principal: Entity
     action: str
     resource: Entity
@@ -36,10 +37,11 @@ class CheckRequest(_message.Message):
     dry_run: bool
     request_id: str
     principal_token: str
-    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., write_fields: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., principal_token: _Optional[str] = ...) -> None: ...
+    explain: bool
+    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., write_fields: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., principal_token: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = ("allowed", "reasons", "visible_fields", "retry_after", "policy_version", "decision_id", "warnings")
+    __slots__ = ("allowed", "reasons", "visible_fields", "retry_after", "policy_version", "decision_id", "warnings", "explanation")
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     VISIBLE_FIELDS_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +49,7 @@ class CheckResponse(_message.Message):
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     allowed: bool
     reasons: _containers.RepeatedScalarFieldContainer[str]
     visible_fields: _containers.RepeatedScalarFieldContainer[str]
@@ -54,7 +57,8 @@ class CheckResponse(_message.Message):
     policy_version: str
     decision_id: str
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., visible_fields: _Optional[_Iterable[str]] = ..., retry_after: _Optional[float] = ..., policy_version: _Optional[str] = ..., decision_id: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    explanation: str
+    def __init__(self, allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., visible_fields: _Optional[_Iterable[str]] = ..., retry_after: _Optional[float] = ..., policy_version: _Optional[str] = ..., decision_id: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class BatchItem(_message.Message):
     __slots__ = ("resource", "actions", "write_fields")
