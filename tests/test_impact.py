@@ -107,3 +107,33 @@ def test_shadow_logs_and_counts_disagreements_and_answers_with_the_serving_set(t
     assert told[0]["serving"]["reasons"] == ["orders.tenant_isolation"]
     assert told[0]["shadow"]["allowed"] is True
     assert 'policyd_shadow_disagreements_total{action="read",resource="Order"} 2.0' in text
+
+
+def test_shadow_covers_the_authzen_front_door(tmp_path, loosened):
+    import time
+
+    import httpx
+
+    http_port = free_port()
+    server = ServeProcess(ORDERS, "--shadow", str(loosened), "--http-port", str(http_port),
+                          "--log-format", "json", tmp=tmp_path).wait_serving()
+    body = {"subject": {"type": "User", "id": "a", "properties": {
+                "roles": ["viewer"], "tenant": "t2", "mfa": False}},
+            "action": {"name": "read"},
+            "resource": {"type": "Order", "id": "o1", "properties": order()["attrs"]},
+            "context": {"ip": "10.1.2.3"}}
+    try:
+        end = time.monotonic() + 10
+        while True:
+            try:
+                resp = httpx.post(f"http://127.0.0.1:{http_port}/access/v1/evaluation",
+                                  json=body, timeout=5)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.1)
+        assert resp.json() == {"decision": False}  # the serving set's answer
+    finally:
+        assert server.terminate() == 0
+    assert any("shadow disagrees" in line for line in server.log().splitlines())

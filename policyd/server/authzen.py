@@ -45,12 +45,13 @@ def _string(entity: dict, key: str, where: str) -> str:
 class AuthZen:
     def __init__(self, engine: Engine, types: dict[str, str] | None = None,
                  expose_reasons: bool = False, response_context: bool = False,
-                 secret: bytes | None = None, max_evaluations: int = 1000, metrics=None):
+                 secret: bytes | None = None, max_evaluations: int = 1000, metrics=None,
+                 shadow=None):
         self.engine, self.types = engine, dict(types or {})
         self.names = {v: k for k, v in self.types.items()}  # declared -> AuthZEN
         self.expose_reasons, self.response_context = expose_reasons, response_context
         self.secret = secret or os.urandom(32)
-        self.max_evaluations, self.metrics = max_evaluations, metrics
+        self.max_evaluations, self.metrics, self.shadow = max_evaluations, metrics, shadow
 
     # ---- mapping ----------------------------------------------------------------------
 
@@ -113,6 +114,8 @@ class AuthZen:
         if self.metrics is not None:
             self.metrics.decision(request["resource"]["type"], request["action"], decision,
                                   time.perf_counter() - t0)
+        if self.shadow is not None:
+            self.shadow.compare(request, decision, decision_id)
         return self._answer(decision.allowed, decision.reasons, decision_id)
 
     def _answer(self, allowed: bool, reasons, decision_id: str) -> dict:

@@ -76,7 +76,7 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
             built = build_server(engine, cfg, services, metrics, decision_log,
                                  reuse_port=cfg.workers > 1)
             if cfg.http_port is not None:
-                built.companions.append(http_front(cfg, engine, metrics, worker))
+                built.companions.append(http_front(cfg, engine, metrics, shadow))
             if shadow is not None and cfg.reload:  # the shadow set reloads with its files
                 built.companions.append(_Watching(PolicyWatcher(
                     cfg.shadow, shadow.engine, cfg.reload_interval,
@@ -95,7 +95,7 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
     return serve_forked(cfg.workers, serve_one)
 
 
-def http_front(cfg: ServeConfig, engine: Engine, metrics, worker: int = 0):
+def http_front(cfg: ServeConfig, engine: Engine, metrics, shadow=None):
     """The AuthZEN API over HTTP(S) (Starlette on uvicorn, imported only when served)."""
     import hashlib
 
@@ -105,7 +105,7 @@ def http_front(cfg: ServeConfig, engine: Engine, metrics, worker: int = 0):
     z = cfg.authzen
     secret = hashlib.sha256(z.page_secret.encode()).digest() if z.page_secret else None
     authzen = AuthZen(engine, z.types, z.expose_reasons, z.response_context, secret,
-                      cfg.max_batch_decisions, metrics)
+                      cfg.max_batch_decisions, metrics, shadow)
     host = cfg.http_host or cfg.host
     tls = (cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca) if cfg.tls_cert else None
     app = AuthZenApp(authzen, z.base_url or "", cfg.max_message_bytes, pep_tokens(z.pep_tokens))
