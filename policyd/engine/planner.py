@@ -147,7 +147,9 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
     try:
         held, terms, origins = [], [], []
         for name, fn in denies:
-            v = True if fn is None else _value(fn, env, memo)
+            v = True if fn is None else memo.get(fn, memo)
+            if v is memo:
+                v = memo[fn] = fn(env)
             if v is True:
                 held.append(name)
             elif v is not False:
@@ -157,7 +159,9 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
             return _denied(ps, res.name, action, held, warnings)
         options, allowed_by = [], ()
         for name, fn in allows:
-            v = True if fn is None else _value(fn, env, memo)
+            v = True if fn is None else memo.get(fn, memo)
+            if v is memo:
+                v = memo[fn] = fn(env)
             if v is True:
                 options.append(v)
                 allowed_by = (name,)
@@ -178,20 +182,15 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
                      tuple(warnings), tuple(origins))
 
 
-def _value(fn, env: Env, memo: dict):
-    v = memo.get(fn, memo)
-    if v is memo:
-        v = memo[fn] = fn(env)
-    return v
-
-
 def _visible(env: Env, compiled, origins: list, memo: dict) -> dict:
     """field -> True or the residual it is visible under; fields never visible left out."""
     if not compiled.shows:
         return dict.fromkeys(compiled.fields, True)
     held = []
     for name, fn in compiled.shows:
-        v = True if fn is None else _value(fn, env, memo)
+        v = True if fn is None else memo.get(fn, memo)
+        if v is memo:
+            v = memo[fn] = fn(env)
         if v is not True and v is not False:
             origins.append((name, v))
         held.append(v)
