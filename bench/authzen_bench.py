@@ -19,13 +19,13 @@ import http.client
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.loadgen import load  # noqa: E402
 from policyd.client import DecisionClient  # noqa: E402
 from tests.servers import ServeProcess, free_port  # noqa: E402
 
@@ -48,25 +48,6 @@ HUNDRED = json.dumps({"subject": {"type": "user", "id": "alice"}, "action": {"na
                                       for i in range(100)]}).encode()
 CHECK = {"principal": {"type": "User", "id": "alice"}, "action": "read",
          "resource": {"type": "Record", "id": "record-1"}}
-
-
-def _load(call, clients: int, seconds: float) -> float:
-    stop, count, lock = time.monotonic() + seconds, [0], threading.Lock()
-
-    def worker():
-        state, n = {}, 0
-        while time.monotonic() < stop:
-            call(state)
-            n += 1
-        with lock:
-            count[0] += n
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return count[0] / (time.monotonic() - t0)
 
 
 def main() -> None:
@@ -103,11 +84,11 @@ def main() -> None:
     try:
         rounds = []
         for _ in range(2):
-            rounds.append(("AuthZEN evaluation over HTTP", _load(post(ONE, b"true"),
-                                                                args.clients, args.seconds)))
-            rounds.append(("policyd Check over gRPC", _load(check, args.clients,
-                                                            args.seconds)))
-            batch = _load(post(HUNDRED, b"evaluations"), 4, args.seconds)
+            rounds.append(("AuthZEN evaluation over HTTP", load(post(ONE, b"true"),
+                                                                args.clients, args.seconds)[0]))
+            rounds.append(("policyd Check over gRPC", load(check, args.clients,
+                                                            args.seconds)[0]))
+            batch = load(post(HUNDRED, b"evaluations"), 4, args.seconds)[0]
             rounds.append(("evaluations x100 (decisions)", batch * 100))
     finally:
         server.terminate()

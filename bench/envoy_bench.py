@@ -20,13 +20,13 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.loadgen import load  # noqa: E402
 from policyd.authn import JwtSettings, JwtVerifier  # noqa: E402
 from policyd.client import DecisionClient  # noqa: E402
 from tests.gateway import Keys, Upstream, envoy_binary, envoy_config  # noqa: E402
@@ -55,34 +55,6 @@ def _direct(yaml: str) -> str:
     """The docs' Envoy configuration, with the route answering itself."""
     return yaml.replace("route: {cluster: upstream}",
                         'direct_response: {status: 200, body: {inline_string: "ok"}}')
-
-
-def _load(call, clients: int, seconds: float) -> tuple[float, list[float]]:
-    """Requests per second and latencies (ms) of `clients` threads calling for `seconds`."""
-    stop, lat, lock, count = time.monotonic() + seconds, [], threading.Lock(), [0]
-
-    def worker():
-        mine, n = [], 0
-        state = {}
-        while time.monotonic() < stop:
-            t = time.perf_counter()
-            try:
-                call(state)
-            except BaseException as exc:  # a bench that measures failures measures nothing
-                print(f"request failed: {exc}", file=sys.stderr)
-                break
-            mine.append((time.perf_counter() - t) * 1e3)
-            n += 1
-        with lock:
-            lat.extend(mine)
-            count[0] += n
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    t0 = time.monotonic()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    return count[0] / (time.monotonic() - t0), lat
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -144,9 +116,9 @@ def main() -> None:
 
         rows = []
         for _ in range(2):  # interleaved rounds: the machine's noise hits both
-            rows.append(("ext_authz through Envoy", *_load(through_envoy, args.clients,
+            rows.append(("ext_authz through Envoy", *load(through_envoy, args.clients,
                                                            args.seconds)))
-            rows.append(("policyd Check over gRPC", *_load(check, args.clients, args.seconds)))
+            rows.append(("policyd Check over gRPC", *load(check, args.clients, args.seconds)))
     finally:
         envoy.terminate()
         policyd.terminate()

@@ -26,19 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from policyd import Engine  # noqa: E402
-from policyd.engine.ratelimit import PASSED, RateStore  # noqa: E402
+from policyd.engine.ratelimit import Unlimited  # noqa: E402
 from policyd.plans import to_sql, to_sql_columns  # noqa: E402
 
 OFFICE = {"ip": "10.1.2.3", "time": "2026-11-22T10:00:00Z"}
 COLUMNS = {a: a for a in ("id", "owner", "tenant", "status", "total", "card_last4",
                           "internal_notes", "shared_with")}
-
-
-class Unlimited(RateStore):
-    """Checks per row must not be rate limited: the comparison is about deciding."""
-
-    def acquire(self, buckets, now, dry_run):
-        return PASSED
 
 
 def user(uid, roles, tenant="t1", mfa=False):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from policyd import Engine
-from policyd.engine.ratelimit import PASSED, RateStore, Verdict
+from policyd.engine.ratelimit import Unlimited  # noqa: F401 -- the tests' store of choice
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "policies" / "examples"
@@ -33,14 +33,6 @@ def req(principal, action, resource, context=OFFICE, **more):
          "resource": copy.deepcopy(resource), "context": dict(context)}
     r.update(more)
     return r
-
-
-class Unlimited(RateStore):
-    """A rate store that always has tokens: for tests about everything but rates, which
-    call the same principal many times under a frozen clock."""
-
-    def acquire(self, buckets, now, dry_run) -> Verdict:
-        return PASSED
 
 
 @pytest.fixture(scope="session")

@@ -72,33 +72,28 @@ OPERATORS = (
 
 # ---- simplification: what keeps constant subtrees out of a residual -------------
 
-def conj(parts: list) -> object:
-    """`and` of parts that are True, False or residuals, simplified."""
+def _joined(parts: list, op: str, unit: bool) -> object:
+    """`op` over parts that are True, False or residuals: `unit` parts drop out, the
+    other constant decides, nested same-op nodes are flattened."""
     out = []
     for p in parts:
-        if p is False:
-            return False
-        if p is True:
+        if p is unit:
             continue
-        if isinstance(p, Expr) and p.op == "and":
+        if p is (not unit):
+            return not unit
+        if isinstance(p, Expr) and p.op == op:
             out.extend(p.args)
         else:
             out.append(p)
-    return True if not out else out[0] if len(out) == 1 else Expr("and", tuple(out))
+    return unit if not out else out[0] if len(out) == 1 else Expr(op, tuple(out))
+
+
+def conj(parts: list) -> object:
+    return _joined(parts, "and", True)
 
 
 def disj(parts: list) -> object:
-    out = []
-    for p in parts:
-        if p is True:
-            return True
-        if p is False:
-            continue
-        if isinstance(p, Expr) and p.op == "or":
-            out.extend(p.args)
-        else:
-            out.append(p)
-    return False if not out else out[0] if len(out) == 1 else Expr("or", tuple(out))
+    return _joined(parts, "or", False)
 
 
 _OPPOSITE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "gt": "le", "le": "gt"}

@@ -45,6 +45,16 @@ class RateStore(abc.ABC):
         """The verdict for these buckets; raises StoreUnavailable when it cannot tell."""
 
 
+class Unlimited(RateStore):
+    """A store that always has tokens: for comparing two sets' decisions (`policyd diff`,
+    `--shadow`), where rate rules must neither count twice nor decide."""
+
+    name = "unlimited"
+
+    def acquire(self, buckets, now, dry_run) -> Verdict:
+        return PASSED
+
+
 class MemoryStore(RateStore):
     """In-process buckets, bounded: at most `max_keys`, evicting expired buckets first,
     then the least recently used. A plain dict in insertion order is the LRU list. Keys

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ..language.schema import Schema, is_map, map_value
+from .plan import Plan
 
 log = logging.getLogger("policyd.audit")
 MASK = "***"
@@ -93,7 +94,7 @@ class RecordBuilder:
             "request_id": request_id,
             "peer": peer,
         }
-        if hasattr(decision, "kind"):  # a query plan: its kind instead of allowed
+        if type(decision) is Plan:  # a query plan: its kind instead of allowed
             record["kind"] = decision.kind
         else:
             record.update(allowed=decision.allowed,

@@ -48,7 +48,6 @@ class AuthZen:
                  secret: bytes | None = None, max_evaluations: int = 1000, metrics=None,
                  shadow=None):
         self.engine, self.types = engine, dict(types or {})
-        self.names = {v: k for k, v in self.types.items()}  # declared -> AuthZEN
         self.expose_reasons, self.response_context = expose_reasons, response_context
         self.secret = secret or os.urandom(32)
         self.max_evaluations, self.metrics, self.shadow = max_evaluations, metrics, shadow
@@ -57,9 +56,6 @@ class AuthZen:
 
     def declared(self, authzen_type: str) -> str:
         return self.types.get(authzen_type, authzen_type)
-
-    def authzen_type(self, declared: str, asked: str) -> str:
-        return asked if self.declared(asked) == declared else self.names.get(declared, declared)
 
     def _attrs(self, schema, properties, where: str) -> dict:
         """Declared, non-stored properties only; the engine validates their types."""
@@ -188,7 +184,8 @@ class AuthZen:
         limit = min(limit, MAX_PAGE)
         digest = self._digest(body)
         start = self._offset(page.get("token"), digest) if page.get("token") else 0
-        results, note = getattr(self, f"_{kind}s")(body, request_id, peer)
+        results, note = self._actions(body, request_id, peer) if kind == "action" else \
+            self._entities(kind, body, request_id, peer)
         chunk = results[start:start + limit] if limit else []
         end = start + len(chunk)
         out: dict = {"page": {"next_token": self._token(end, digest) if end < len(results)
@@ -208,40 +205,27 @@ class AuthZen:
             for field in (("name",) if key == "action" else ("type", "id")):
                 _string(entity, field, key)
 
-    def _subjects(self, body, request_id, peer):
-        self._inputs(body, "action", "resource")
-        if "subject" not in body:
-            raise BadRequest("`subject` is required")
-        s = _object(body["subject"], "subject")
-        asked = _string(s, "type", "subject")
-        ptype = self.declared(asked)
-        table = self.engine.policy_set.entities.principals.get(ptype)
+    def _entities(self, key: str, body, request_id, peer):
+        """The subjects (key `subject`) or resources (`resource`) of the asked type in the
+        entity data that the rest of the request allows, each decided as an evaluation."""
+        other = "resource" if key == "subject" else "subject"
+        self._inputs(body, "action", other)
+        if key not in body:
+            raise BadRequest(f"`{key}` is required")
+        target = _object(body[key], key)
+        asked = _string(target, "type", key)
+        data = self.engine.policy_set.entities
+        table = (data.principals if key == "subject" else data.resources).get(
+            self.declared(asked))
         if table is None:
-            return [], f"no entity data holds subjects of type {asked!r}"
+            return [], f"no entity data holds {key}s of type {asked!r}"
         out = []
-        for sid in sorted(table.rows):
-            request = self.request({**s, "id": sid}, body["action"], body["resource"],
+        for eid in sorted(table.rows):
+            parts = {other: body[other], key: {**target, "id": eid}}
+            request = self.request(parts["subject"], body["action"], parts["resource"],
                                    body.get("context"))
             if self._allowed(request, request_id, peer):
-                out.append({"type": asked, "id": sid})
-        return out, None
-
-    def _resources(self, body, request_id, peer):
-        self._inputs(body, "subject", "action")
-        if "resource" not in body:
-            raise BadRequest("`resource` is required")
-        r = _object(body["resource"], "resource")
-        asked = _string(r, "type", "resource")
-        rtype = self.declared(asked)
-        table = self.engine.policy_set.entities.resources.get(rtype)
-        if table is None:
-            return [], f"no entity data holds resources of type {asked!r}"
-        out = []
-        for rid in sorted(table.rows):
-            request = self.request(body["subject"], body["action"], {**r, "id": rid},
-                                   body.get("context"))
-            if self._allowed(request, request_id, peer):
-                out.append({"type": asked, "id": rid})
+                out.append({"type": asked, "id": eid})
         return out, None
 
     def _actions(self, body, request_id, peer):

@@ -69,7 +69,7 @@ class EnvoyAuthorizer:
             principal = self._principal(attrs, headers)
         except TokenError as exc:
             return self._refuse(401, "unauthenticated" if exc.missing else "invalid_token",
-                                str(exc), extra, request_id, peer, bearer=True,
+                                str(exc), extra, request_id, peer, challenge=True,
                                 invalid=not exc.missing)
         match = self.engine.policy_set.routes.match(method, path)
         if match is None:
@@ -91,7 +91,8 @@ class EnvoyAuthorizer:
             return self._refuse(401 if to_caller else 400,
                                 "invalid_token" if to_caller else "bad_request",
                                 f"request_error: {exc}", extra, request_id, peer,
-                                principal=principal, bearer=to_caller, invalid=to_caller)
+                                principal=principal, challenge=to_caller,
+                                invalid=to_caller)
         self._count(found.verdict)
         if found.verdict == LIMITED:
             return _denied(429, "rate_limited", decision_id,
@@ -168,7 +169,7 @@ class EnvoyAuthorizer:
         return out
 
     def _refuse(self, status: int, code: str, reason: str, extra: dict, request_id: str,
-                peer: str, principal: dict | None = None, bearer: bool = False,
+                peer: str, principal: dict | None = None, challenge: bool = False,
                 invalid: bool = False):
         request = {"principal": principal} if principal else None
         _, decision_id = self.engine.decide_gateway(
@@ -176,7 +177,7 @@ class EnvoyAuthorizer:
             extra={**extra, "http_status": status})
         self._count("denied")
         more = {}
-        if bearer:
+        if challenge:  # RFC 6750: a 401 names the scheme, and says when a token was bad
             more["www-authenticate"] = 'Bearer error="invalid_token"' if invalid else "Bearer"
         return _denied(status, code, decision_id, more)
 

@@ -46,10 +46,9 @@ def pep_tokens(path) -> tuple[bytes, ...]:
 
 
 class AuthZenApp:
-    def __init__(self, authzen: AuthZen, base_url: str, max_body: int, pep_tokens=(),
-                 ready=lambda: True):
+    def __init__(self, authzen: AuthZen, base_url: str, max_body: int, pep_tokens=()):
         self.authzen, self.base_url = authzen, base_url.rstrip("/")
-        self.max_body, self.pep_tokens, self.ready = max_body, tuple(pep_tokens), ready
+        self.max_body, self.pep_tokens = max_body, tuple(pep_tokens)
         self._logged: set[str] = set()
         routes = [Route("/.well-known/authzen-configuration", self.metadata, methods=["GET"]),
                   Route("/healthz", self.healthz, methods=["GET"]),
@@ -69,9 +68,9 @@ class AuthZenApp:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        ready = self.ready()
-        return JSONResponse({"status": "ready" if ready else "not ready"},
-                            status_code=200 if ready else 503)
+        """Ready once listening: the engine is installed before the HTTP side starts, and
+        a draining server stops accepting connections."""
+        return JSONResponse({"status": "ready"})
 
     # ---- the API -----------------------------------------------------------------------
 

@@ -13,20 +13,15 @@ import logging
 
 from ..engine import Engine
 from ..engine.models import Decision, RequestError
-from ..engine.ratelimit import PASSED, RateStore
+from ..engine.ratelimit import Unlimited
 
 log = logging.getLogger("policyd.shadow")
-
-
-class _Unlimited(RateStore):
-    def acquire(self, buckets, now, dry_run):
-        return PASSED
 
 
 def shadow_engine(path, data=(), max_string_bytes: int = 4096) -> Engine:
     from ..engine.compiler import compile_path
 
-    return Engine(compile_path(path, max_string_bytes, data), rate_store=_Unlimited())
+    return Engine(compile_path(path, max_string_bytes, data), rate_store=Unlimited())
 
 
 class Shadow:

@@ -18,15 +18,10 @@ from pathlib import Path
 
 from ..engine import Engine
 from ..engine.models import Decision, RequestError
-from ..engine.ratelimit import PASSED, RateStore
+from ..engine.ratelimit import Unlimited
 from ..engine.records import MASK
 
 _SHOWN = 3  # example requests shown per group
-
-
-class _Unlimited(RateStore):
-    def acquire(self, buckets, now, dry_run):
-        return PASSED
 
 
 @dataclass(frozen=True)
@@ -97,8 +92,8 @@ def compare(old: Engine, new: Engine, requests, report: Report | None = None) ->
 
 def engines(old_path, new_path, data=()) -> tuple[Engine, Engine]:
     """Both sets, each with a store that always has tokens (rate rules are not diffed)."""
-    return (Engine.from_path(old_path, data=data, rate_store=_Unlimited()),
-            Engine.from_path(new_path, data=data, rate_store=_Unlimited()))
+    return (Engine.from_path(old_path, data=data, rate_store=Unlimited()),
+            Engine.from_path(new_path, data=data, rate_store=Unlimited()))
 
 
 # ---- where requests come from -------------------------------------------------------

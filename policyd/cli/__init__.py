@@ -13,41 +13,26 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .engine import Engine
-from .engine.compiler import compile_path
-from .engine.models import RequestError
-from .language.diagnostics import PolicyError
-
-EXIT_OK, EXIT_POLICY, EXIT_USAGE = 0, 1, 2
-
-
-def _missing(command: str, path) -> bool:
-    """Every command says the same about a path that is not there (and exits 1)."""
-    if Path(path).exists():
-        return False
-    print(f"policyd {command}: no such policy file or directory: {path}", file=sys.stderr)
-    return True
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _print_policy_error(exc: PolicyError, fmt: str = "text") -> None:
-    if fmt == "json":
-        print(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in exc.diagnostics]},
-                         indent=2))
-        return
-    print(exc.render(), file=sys.stderr)
-    errors = sum(d.is_error for d in exc.diagnostics)
-    warnings = len(exc.diagnostics) - errors
-    print(f"{_count(errors, 'error')}, {_count(warnings, 'warning')}", file=sys.stderr)
+from .. import __version__
+from ..engine.compiler import compile_path
+from ..engine.models import RequestError
+from ..language.diagnostics import PolicyError
+from .common import (
+    EXIT_OK,
+    EXIT_POLICY,
+    EXIT_USAGE,
+    _count,
+    _engine,
+    _missing,
+    _print_policy_error,
+    _read_requests,
+)
+from .tools import cmd_diff, cmd_plan
 
 
 def cmd_check(args) -> int:
     """Check every set under the path, with its test files."""
-    from .testing import discover, load
+    from ..testing import discover, load
 
     if args.config is not None:  # validate the serve configuration, then check its set
         cfg = _config("check", args, {"path": args.path} if args.path else {})
@@ -106,39 +91,18 @@ def cmd_check(args) -> int:
 
 
 def cmd_test(args) -> int:
-    from .testing.command import run_tests
+    from ..testing.command import run_tests
 
     if _missing("test", args.path):
         return EXIT_POLICY
     return run_tests(args)
 
 
-def _read_requests(source: str):
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}"
-                         ) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}") from None
-    except RecursionError:
-        raise ValueError(f"{source} is nested too deeply to be a request") from None
-    except ValueError as exc:  # an integer of more digits than Python converts
-        raise ValueError(f"{source} is not a valid request: {exc}") from None
-
-
 def cmd_eval(args) -> int:
     """One decision per request; a list is decided item by item, a bad item reported with
     its index (and as `{"error": ...}` in the output) while the good ones are decided."""
-    if _missing("eval", args.path):
-        return EXIT_POLICY
-    try:
-        engine = Engine.from_path(args.path, data=args.data)
-    except PolicyError as exc:
-        _print_policy_error(exc)
+    engine = _engine("eval", args)
+    if engine is None:
         return EXIT_POLICY
     try:
         data = _read_requests(args.request)
@@ -157,78 +121,11 @@ def cmd_eval(args) -> int:
             print(f"policyd eval: {where}invalid request: {exc}", file=sys.stderr)
             out.append({"error": f"invalid request: {exc}"})
     if args.explain and args.format == "text":
-        from .engine.explain import render
+        from ..engine.explain import render
         print("\n\n".join(render(e) if "rules" in e else e["error"] for e in out))
     elif many or not failed:
         print(json.dumps(out if many else out[0], indent=2))
     return EXIT_USAGE if failed else EXIT_OK
-
-
-def _columns(text: str | None, ps, rtype: str) -> dict[str, str]:
-    """`attr=col,...`, or by default each attribute path as its own column (`.` as `_`)."""
-    from .plans import default_columns
-
-    if not text:
-        return default_columns(ps.schema, rtype)
-    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
-    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
-        raise ValueError("--columns takes attr=column pairs separated by commas")
-    return {a.strip(): c.strip() for a, c in pairs}
-
-
-def cmd_plan(args) -> int:
-    """A query plan as JSON, or with --sql its WHERE clause and bound parameters."""
-    from .plans import PlanUntranslatable, to_sql, to_sql_columns
-
-    if _missing("plan", args.path):
-        return EXIT_POLICY
-    try:
-        engine = Engine.from_path(args.path, data=args.data)
-    except PolicyError as exc:
-        _print_policy_error(exc)
-        return EXIT_POLICY
-    try:
-        request = _read_requests(args.request)
-        plan = engine.plan(request)
-        columns = _columns(args.columns, engine.policy_set, plan.resource_type)
-    except (ValueError, RequestError) as exc:
-        print(f"policyd plan: invalid request: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if not args.sql:
-        print(json.dumps(plan.to_dict(), indent=2))
-        return EXIT_OK
-    try:
-        where, params = to_sql(plan, columns, args.sql)
-        select, select_params = to_sql_columns(plan, columns, args.sql)
-    except PlanUntranslatable as exc:
-        print(f"policyd plan: no {args.sql} translation: {exc}", file=sys.stderr)
-        return EXIT_POLICY
-    print(f"-- {plan.resource_type}.{plan.action}: {plan.kind} ({plan.policy_version})")
-    if select:
-        print(f"SELECT {select}")
-        print(f"-- select params: {json.dumps(select_params, default=str)}")
-    print(f"WHERE {where}")
-    print(f"-- params: {json.dumps(params, default=str)}")
-    return EXIT_OK
-
-
-def cmd_diff(args) -> int:
-    """Every decision that changes between two sets; exit 1 when any does (a CI gate)."""
-    from .testing.impact import Report, compare, engines, requests_from
-
-    for path in (args.old, args.new, *args.requests):
-        if _missing("diff", path):
-            return EXIT_POLICY
-    try:
-        old, new = engines(args.old, args.new, args.data)
-        report = Report()
-        for source in args.requests:
-            compare(old, new, requests_from(source, report), report)
-    except PolicyError as exc:
-        _print_policy_error(exc)
-        return EXIT_POLICY
-    print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else report.render())
-    return EXIT_POLICY if report.changes else EXIT_OK
 
 
 def cmd_compile(args) -> int:
@@ -245,7 +142,7 @@ def cmd_compile(args) -> int:
 
 def _config(command: str, args, flags: dict):
     """The serve configuration from --config and the flags, or None after saying why."""
-    from .server.config_file import ConfigError, build_config
+    from ..server.config_file import ConfigError, build_config
 
     try:
         return build_config(getattr(args, "config", None), flags)
@@ -256,7 +153,7 @@ def _config(command: str, args, flags: dict):
 
 
 def cmd_serve(args) -> int:
-    from .server.serve import serve
+    from ..server.serve import serve
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "run", "config")}
     if flags.pop("no_reload", False):
