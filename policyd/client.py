@@ -42,14 +42,39 @@ class ClientTLS:
                                             read(self.cert_file))
 
 
-def _encode(build, *args):
+def rpc_error(exc: grpc.RpcError) -> Exception:
+    """What a failed call means to the caller: its own bad request, or policyd unreachable."""
+    code, details = exc.code(), exc.details() or ""
+    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
+        return RequestError(details)
+    return PolicydUnavailable(code, details)
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes)]
+
+
+def credentials(tls: ClientTLS | bool) -> grpc.ChannelCredentials:
+    return tls.credentials() if isinstance(tls, ClientTLS) else grpc.ssl_channel_credentials()
+
+
+def decoded_plan(resp, msg) -> Plan:
+    try:
+        return wire.plan(resp, msg.resource.type, msg.action)
+    except (ValueError, TypeError, KeyError) as exc:  # not a plan policyd would send
+        raise PolicydUnavailable(grpc.StatusCode.DATA_LOSS,
+                                 f"undecodable plan: {exc}") from None
+
+
+def encode(build, *args):
     try:
         return build(*args)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise RequestError(f"cannot encode the request: {type(exc).__name__}: {exc}") from None
 
 
-def _batch_message(principal, items, context, dry_run, request_id,
+def batch_message(principal, items, context, dry_run, request_id,
                    principal_token="") -> pb.CheckBatchRequest:
     msg = pb.CheckBatchRequest(dry_run=dry_run, request_id=request_id,
                                principal_token=principal_token)
@@ -66,12 +91,9 @@ def _batch_message(principal, items, context, dry_run, request_id,
 class DecisionClient:
     def __init__(self, target: str, timeout: float = 1.0, tls: ClientTLS | bool | None = None,
                  max_message_bytes: int = 4 * 1024 * 1024):
-        options = [("grpc.max_receive_message_length", max_message_bytes),
-                   ("grpc.max_send_message_length", max_message_bytes)]
+        options = channel_options(max_message_bytes)
         if tls:
-            creds = tls.credentials() if isinstance(tls, ClientTLS) else \
-                grpc.ssl_channel_credentials()
-            self._channel = grpc.secure_channel(target, creds, options=options)
+            self._channel = grpc.secure_channel(target, credentials(tls), options=options)
         else:
             self._channel = grpc.insecure_channel(target, options=options)
         self.timeout = timeout
@@ -94,14 +116,14 @@ class DecisionClient:
     def check_with_id(self, request: dict, request_id: str = "",
                       principal_token: str = "") -> tuple[Decision, str]:
         """The decision and its decision_id (to find it in the decision log)."""
-        msg = _encode(wire.check_request, request, request_id, principal_token)
+        msg = encode(wire.check_request, request, request_id, principal_token)
         resp = self._call(self._check, msg)
         return wire.decision(resp), resp.decision_id
 
     def explain(self, request: dict, request_id: str = "") -> dict:
         """As `Engine.explain`: the decision and every rule of the action, held or not,
         and why not."""
-        msg = _encode(wire.check_request, request, request_id)
+        msg = encode(wire.check_request, request, request_id)
         msg.explain = True
         resp = self._call(self._check, msg)
         return {"decision": wire.decision(resp).to_dict(),
@@ -121,7 +143,7 @@ class DecisionClient:
                              request_id: str = "",
                              principal_token: str = "") -> list[tuple[Decision, str]]:
         """`check_batch` with each decision's decision_id."""
-        msg = _encode(_batch_message, principal, items, context, dry_run, request_id,
+        msg = encode(batch_message, principal, items, context, dry_run, request_id,
                       principal_token)
         return [(wire.decision(r), r.decision_id)
                 for r in self._call(self._batch, msg).results]
@@ -132,23 +154,15 @@ class DecisionClient:
         return self.plan_with_id(request, request_id)[0]
 
     def plan_with_id(self, request: dict, request_id: str = "") -> tuple[Plan, str]:
-        msg = _encode(wire.plan_message, request, request_id)
+        msg = encode(wire.plan_message, request, request_id)
         resp = self._call(self._plan, msg)
-        try:
-            found = wire.plan(resp, msg.resource.type, msg.action)
-        except (ValueError, TypeError, KeyError) as exc:  # not a plan policyd would send
-            raise PolicydUnavailable(grpc.StatusCode.DATA_LOSS,
-                                     f"undecodable plan: {exc}") from None
-        return found, resp.decision_id
+        return decoded_plan(resp, msg), resp.decision_id
 
     def _call(self, method, msg):
         try:
             return method(msg, timeout=self.timeout)
         except grpc.RpcError as exc:
-            code, details = exc.code(), exc.details() or ""
-            if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED):
-                raise RequestError(details) from None
-            raise PolicydUnavailable(code, details) from None
+            raise rpc_error(exc) from None
 
     def close(self) -> None:
         self._channel.close()

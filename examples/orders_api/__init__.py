@@ -1,0 +1,1 @@
+"""The orders API: a FastAPI service protected by policyd (README.md)."""

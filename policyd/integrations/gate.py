@@ -1,0 +1,173 @@
+"""The framework-neutral steps of protecting one HTTP request: who is calling, which
+route (and so which type, action and id), the context, the decision, and what the
+handler gets back (`Access`). The adapters (fastapi, django) only move data in and out.
+
+Order matters and is fixed: authenticate (401), match the route (404: undeclared),
+load the object (404: none), decide with the fields the body writes (403, 429), hand
+over. Headers a gateway set (`x-policyd-*`) are ignored unless `trust_gateway`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..engine.models import Decision
+from ..engine.plan import ALWAYS_DENIED, Plan
+from .errors import AccessRefused, BadRequest, NotFound, Unauthenticated, refusal
+from .masking import visible, written_fields
+
+WRITING = ("PATCH", "PUT")
+GATEWAY = "x-policyd-"
+
+
+@dataclass(frozen=True)
+class Target:
+    resource_type: str
+    action: str
+    id: str | None
+    path_attrs: dict[str, str]
+    route: str  # "METHOD /template", or "" for an explicit action
+
+
+@dataclass
+class Access:
+    """What a protected handler gets: who, what, the decision (one object) or the plan
+    (a collection), the loaded object, and the fields its body was allowed to write."""
+
+    principal: dict
+    target: Target
+    decision: Decision | None = None
+    plan: Plan | None = None
+    obj: Any = None
+    decision_id: str = ""
+    write_fields: tuple[str, ...] = ()
+    authorizer: Any = field(default=None, repr=False)
+
+    @property
+    def action(self) -> str:
+        return self.target.action
+
+    def visible(self, obj: Any = None) -> dict:
+        """`obj` (default: the loaded object) masked by the decision, or for a row of a
+        collection, by the plan's visible fields for that row."""
+        obj = self.obj if obj is None else obj
+        if self.decision is not None:
+            return visible(self.decision, obj)
+        entity = self.authorizer.entity(obj)
+        return visible(self.plan.visible_for(entity.get("attrs", {}), entity["id"]), obj)
+
+
+class Gate:
+    def __init__(self, authorizer, authenticate: Any = None,
+                 context: Callable[[Any], dict] | None = None, trust_gateway: bool = False):
+        if authenticate is None:
+            raise ValueError("give `authenticate`: a JwtVerifier or a function of the request "
+                             "returning the principal")
+        self.authorizer, self.authenticate = authorizer, authenticate
+        self.context_of, self.trust_gateway = context, trust_gateway
+
+    # ---- who, and what ------------------------------------------------------------------
+
+    def token_principal(self, headers: Mapping[str, str]) -> dict:
+        from ..authn import TokenError, bearer  # PyJWT only where tokens are verified
+        try:
+            return self.authenticate.verify(bearer(headers.get("authorization")))
+        except TokenError as exc:
+            raise Unauthenticated(str(exc), invalid=not exc.missing) from None
+
+    def gateway_access(self, headers: Mapping[str, str], target: Target) -> Access | None:
+        """A trusted gateway's `allowed` (every resource of the route allowed), or None."""
+        if not self.trust_gateway or headers.get(GATEWAY + "decision") != "allowed":
+            return None
+        ptype = headers.get(GATEWAY + "principal-type")
+        pid = headers.get(GATEWAY + "principal-id")
+        if not ptype or not pid:
+            return None
+        shown = [f for f in headers.get(GATEWAY + "visible-fields", "").split(",") if f]
+        decision = Decision(True, ["gateway"], shown)
+        return Access({"type": ptype, "id": pid}, target, decision=decision,
+                      decision_id=headers.get(GATEWAY + "decision-id", ""),
+                      authorizer=self.authorizer)
+
+    def target(self, method: str, path: str, action: str | None = None,
+               resource: str | type | None = None, id: str | None = None) -> Target:  # noqa: A002
+        if action is not None:
+            if resource is None:
+                raise ValueError("an explicit action needs its resource type")
+            rtype = resource if isinstance(resource, str) else \
+                self.authorizer.mapping(resource).type
+            return Target(rtype, action, id, {}, "")
+        routes = self.authorizer.routes
+        if routes is None:
+            raise ValueError("this authorizer has no routes: give `policy=` to the remote "
+                             "authorizer, or an explicit action")
+        m = routes.match(method, path)
+        if m is None:
+            raise NotFound("unknown_route", reasons=("unknown_route",))
+        return Target(m.resource, m.action, m.id, dict(m.attrs),
+                      f"{m.route.method} {m.route.template}")
+
+    def context(self, client_ip: str | None, request: Any) -> dict | None:
+        if self.context_of is not None:
+            return self.context_of(request)
+        ps = self.authorizer.policy_set
+        declared = ps.schema.context.by_name if ps is not None and ps.schema.context else None
+        out = {}
+        if client_ip and (declared is None or "ip" in declared):
+            out["ip"] = client_ip
+        if declared is None or "time" in declared:
+            out["time"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return out
+
+    # ---- the decision -------------------------------------------------------------------
+
+    def writes(self, method: str, body: Any, writes: bool | None) -> list[str]:
+        if writes is None:
+            writes = method in WRITING
+        return written_fields(body) if writes else []
+
+    def object_request(self, principal: dict, target: Target, obj: Any, context,
+                       write_fields: Sequence[str]) -> dict:
+        request = self.authorizer.request(principal, target.action, obj, context=context,
+                                          write_fields=write_fields)
+        res = request["resource"]
+        if res["type"] != target.resource_type or \
+                target.id is not None and res["id"] != target.id:
+            raise NotFound("the loaded object is not the one the route names")
+        attrs = res.get("attrs", {})
+        if any(attrs.get(k) != v for k, v in target.path_attrs.items()):
+            raise NotFound("the object does not belong to the path's parent")
+        return request
+
+    def plan_request(self, principal: dict, target: Target, context) -> dict:
+        return self.authorizer.plan_request(principal, target.action, target.resource_type,
+                                            context=context, attrs=target.path_attrs or None)
+
+    def decided(self, principal: dict, target: Target, obj: Any, found: tuple[Decision, str],
+                write_fields: Sequence[str]) -> Access:
+        decision, decision_id = found
+        if not decision.allowed:
+            raise refusal(decision, decision_id)
+        return Access(principal, target, decision=decision, obj=obj, decision_id=decision_id,
+                      write_fields=tuple(write_fields), authorizer=self.authorizer)
+
+    def planned(self, principal: dict, target: Target, found: tuple[Plan, str]) -> Access:
+        plan, decision_id = found
+        if plan.kind == ALWAYS_DENIED:
+            raise AccessRefused("", decision_id, plan.reasons)
+        return Access(principal, target, plan=plan, decision_id=decision_id,
+                      authorizer=self.authorizer)
+
+
+def json_body(raw: bytes) -> Any:
+    """A request body as JSON (None when empty); anything else is a bad request."""
+    import json
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not JSON") from None
