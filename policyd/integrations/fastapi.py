@@ -69,25 +69,29 @@ class Policyd:
         target = gate.target(method, request.url.path, action, resource,
                              request.path_params.get("id"))
         trusted = gate.gateway_access(request.headers, target)
-        if trusted is not None:
-            return trusted
         context = gate.context(request.client.host if request.client else None, request)
         body = json_body(await request.body()) if method in _BODIES else None
+        obj = None
+        if target.id is not None:
+            if load is None:
+                raise ValueError(f"{target.route or target.action} names an object: give "
+                                 "`load`")
+            obj = await _call(load, target.id, **target.path_attrs)
+        elif new is not None and trusted is None:
+            obj = await _call(new, principal, body)
+        if target.id is not None and obj is None:
+            raise NotFound("no such object")
+        if new is not None and trusted is None and obj is None:
+            raise ValueError("`new` built no object")
+        if trusted is not None:
+            trusted.obj = obj
+            return trusted
+        if obj is None:
+            return gate.planned(principal, target, await self._plan(
+                gate.plan_request(principal, target, context)))
         fields = gate.writes(method, body, writes)
-        if target.id is not None or new is not None:
-            if target.id is not None:
-                if load is None:
-                    raise ValueError(f"{target.route or target.action} names an object: "
-                                     "give `load`")
-                obj = await _call(load, target.id, **target.path_attrs)
-            else:
-                obj = await _call(new, principal, body)
-            if obj is None:
-                raise NotFound("no such object")
-            req = gate.object_request(principal, target, obj, context, fields)
-            return gate.decided(principal, target, obj, await self._decide(req), fields)
-        return gate.planned(principal, target, await self._plan(
-            gate.plan_request(principal, target, context)))
+        req = gate.object_request(principal, target, obj, context, fields)
+        return gate.decided(principal, target, obj, await self._decide(req), fields)
 
     async def _principal(self, request: Request) -> dict:
         auth = self.gate.authenticate

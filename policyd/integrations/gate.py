@@ -16,7 +16,7 @@ from typing import Any
 
 from ..engine.models import Decision
 from ..engine.plan import ALWAYS_DENIED, Plan
-from .errors import AccessRefused, BadRequest, NotFound, Unauthenticated, refusal
+from .errors import AccessRefused, BadRequest, Forbidden, NotFound, Unauthenticated, refusal
 from .masking import visible, written_fields
 
 WRITING = ("PATCH", "PUT")
@@ -45,6 +45,7 @@ class Access:
     decision_id: str = ""
     write_fields: tuple[str, ...] = ()
     authorizer: Any = field(default=None, repr=False)
+    context: dict | None = field(default=None, repr=False)
 
     @property
     def action(self) -> str:
@@ -56,6 +57,8 @@ class Access:
         obj = self.obj if obj is None else obj
         if self.decision is not None:
             return visible(self.decision, obj)
+        if self.plan is None:  # nothing decided yet: show nothing, say why
+            raise Forbidden("the object was not decided: call decide_object first")
         entity = self.authorizer.entity(obj)
         return visible(self.plan.visible_for(entity.get("attrs", {}), entity["id"]), obj)
 
