@@ -271,3 +271,46 @@ def test_fastapi_trusts_a_gateway_only_when_configured(local):
             {"id": "o9", "internal_notes": "n"}  # configured: the gateway's answer
         r = httpx.post(plain.url + "/anything/o9", headers={"x-user": "alice", **office})
         assert r.status_code == 403  # explicit action: refund, which a viewer may not
+
+
+def test_rows_of_a_plan_are_masked_row_by_row(local):
+    from policyd.integrations import Access
+    from policyd.integrations.gate import Target
+
+    plan = local.plan_for(ALICE, "list", OrderRow, context=OFFICE)
+    access = Access(ALICE, Target("Order", "list", None, {}, "GET /orders"), plan=plan,
+                    authorizer=local)
+    mine, theirs, other_tenant = row(), row(id="o2", owner="bob"), row(id="o3", tenant="t2")
+    assert access.visible(mine) == {"id": "o1", "status": "paid", "total": Decimal("20"),
+                                    "card_last4": "4242"}
+    assert access.visible(theirs) == {"id": "o2", "status": "paid", "total": Decimal("20")}
+    assert access.visible(other_tenant) == {}  # not in the plan: nothing, even if passed
+    as_dict = dataclasses.asdict(theirs)
+    assert access.visible(as_dict) == {"id": "o2", "status": "paid", "total": Decimal("20")}
+    assert access.visible({**as_dict, "tenant": "t9"}) == {}
+
+
+def test_sqlalchemy_plans_with_the_same_shape_keep_their_own_values(tmp_path):
+    """Native plan conditions are cached by SQLAlchemy as compiled statements: two plans
+    of one shape must still select by their own values."""
+    from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, select
+
+    from policyd.integrations.sqlalchemy import authorized_query
+
+    engine = create_engine(f"sqlite:///{tmp_path}/o.db")
+    t = Table("orders", MetaData(), Column("id", String, primary_key=True),
+              Column("tenant", String), Column("owner", String))
+    t.metadata.create_all(engine)
+    with engine.begin() as c:
+        c.execute(insert(t), [{"id": f"o{i}", "tenant": f"t{i % 3}", "owner": "x"}
+                              for i in range(9)])
+    authz = Authorizer.local(EXAMPLES / "orders")
+    seen = {}
+    with engine.connect() as c:
+        for tenant in ("t0", "t1", "t2", "t0"):
+            who = {**ALICE, "attrs": {**ALICE["attrs"], "tenant": tenant}}
+            plan = authz.plan_for(who, "list", "Order", context=OFFICE)
+            q = authorized_query(select(t.c.id, t.c.tenant), plan,
+                                 {"id": t.c.id, "tenant": t.c.tenant, "owner": t.c.owner})
+            seen.setdefault(tenant, []).append({r.tenant for r in c.execute(q)})
+    assert seen == {"t0": [{"t0"}, {"t0"}], "t1": [{"t1"}], "t2": [{"t2"}]}

@@ -17,8 +17,10 @@ ALLOWED = {
     "plans": {"engine", "values"},
     "wire": {"engine", "_proto"},
     "client": {"engine", "wire", "_proto"},
+    "aio_client": {"client", "engine", "wire", "_proto"},
+    "integrations": {"authn", "aio_client", "client", "engine", "plans"},
     "cli": {"authn", "engine", "language", "plans", "server", "testing", "values", "__init__"},
-    "__init__": {"engine", "language"},
+    "__init__": {"engine", "integrations", "language"},
     "__main__": {"cli"},
 }
 

@@ -307,3 +307,10 @@ def test_claims_that_do_not_fit_the_principal_are_an_invalid_token(fresh):
     r = fresh.call("GET", "/orders", user=None,
                    token=fresh.issuer.token("zed", roles="admin"))
     refused(fresh, r, 401, "invalid_token", before)
+
+
+def test_a_percent_encoded_id_is_decoded_once(fresh):
+    assert fresh.call("GET", "/orders/o%31", user="alice").json()["id"] == "o1"
+    before = fresh.rows()  # `%252e` is `%2e` once decoded: an id, not `.`, and unknown
+    r = fresh.call("GET", "/orders/%252e%252e", user="alice")
+    refused(fresh, r, 404, "not_found", before, reads=1)

@@ -115,8 +115,8 @@ def create_app(settings: Settings) -> FastAPI:
         query = select(Order).where(Order.id > after).order_by(Order.id).limit(limit)
         with sessions() as s:
             rows = s.scalars(authorized_query(query, access)).all()
-        return {"orders": visible_rows(access, rows),
-                "next": rows[-1].id if len(rows) == limit else None}
+        return JSONResponse({"orders": visible_rows(access, rows),  # plain JSON already
+                             "next": rows[-1].id if len(rows) == limit else None})
 
     @app.post("/orders", status_code=201)
     def create_order(access: Created):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, create_engine, event
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 
@@ -15,10 +15,12 @@ class Base(DeclarativeBase):
 
 class Order(Base):
     __tablename__ = "orders"
+    # lists are filtered by tenant (the plan's condition) and paged by id
+    __table_args__ = (Index("orders_tenant_id", "tenant", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64), index=True)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    tenant: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
     total: Mapped[float] = mapped_column(Float)
     card_last4: Mapped[str] = mapped_column(String(4))

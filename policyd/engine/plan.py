@@ -270,6 +270,19 @@ class Plan:
         """Each field that may be visible: True, or the condition (JSON) it is visible under."""
         return {f: True if v is True else to_json(v) for f, v in self.visible.items()}
 
+    @functools.cached_property
+    def attributes(self) -> frozenset[str]:
+        """The top-level attribute names the residual and the visible conditions read: all
+        `matches` and `visible_for` need of a row."""
+        found, todo = set(), [self.residual, *self.visible.values()]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, Attr):
+                found.add(node.path[0])
+            elif isinstance(node, Expr):
+                todo.extend(node.args)
+        return frozenset(found)
+
     def matches(self, attrs: dict, id: str | None = None) -> bool:  # noqa: A002
         """Whether one resource with these attributes is allowed (`check`'s answer for it,
         rate limits and write fields aside). Raises RequestError for a missing attribute."""

@@ -21,6 +21,7 @@ from ..engine.models import Decision, RequestError
 from ..engine.plan import Plan
 from .errors import BadRequest, Unauthenticated, Unavailable, refusal
 from .mapping import Getter, ModelMap, attributes
+from .masking import shown
 
 
 class _Requests:
@@ -29,6 +30,7 @@ class _Requests:
     def __init__(self, engine: Engine | None, policy: PolicySet | None):
         self.engine, self._policy = engine, policy
         self._maps: dict[type, ModelMap] = {}
+        self._cache: dict[tuple, tuple] = {}
 
     @property
     def policy_set(self) -> PolicySet | None:
@@ -47,6 +49,7 @@ class _Requests:
         found = ModelMap(model, type, id, attrs)
         self._declared(found)  # fail now, not on the first request
         self._maps[model] = found
+        self._cache.clear()
         return found
 
     def mapping(self, model: type) -> ModelMap:
@@ -65,19 +68,43 @@ class _Requests:
     def getters(self, m: ModelMap) -> dict[str, Getter]:
         return m.getters(self._declared(m))
 
-    def entity(self, obj: Any) -> dict:
-        """An entity dict for a mapped object (a dict with a `type` passes unchanged)."""
+    def entity(self, obj: Any, only: frozenset[str] | None = None) -> dict:
+        """An entity dict for a mapped object (a dict with a `type` passes unchanged);
+        `only`: just these attributes (what a plan reads of a row)."""
         if isinstance(obj, dict):
             return obj
-        m = self.mapping(type(obj))
-        getter = m.id
-        rid = getter(obj) if callable(getter) else getattr(obj, getter, None)
-        out = {"type": m.type, "id": "" if rid is None else str(rid)}
-        entity, schema = self._entity_schema(m.type)
-        attrs = attributes(obj, self.getters(m), entity, schema)
+        rtype, id_getter, getters, entity, schema = self._prepared(type(obj), only)
+        rid = id_getter(obj) if callable(id_getter) else getattr(obj, id_getter, None)
+        out = {"type": rtype, "id": "" if rid is None else str(rid)}
+        attrs = attributes(obj, getters, entity, schema)
         if attrs:
             out["attrs"] = attrs
         return out
+
+    def row_mask(self, plan, model: type):
+        """A function masking one row of `model` by the plan: the attributes the plan reads,
+        its verdict on the row, the fields it shows (a row it does not allow shows none)."""
+        rtype, id_getter, getters, entity, schema = self._prepared(model, plan.attributes)
+        fields_for = plan.visible_for
+
+        def mask(obj) -> dict:
+            rid = id_getter(obj) if callable(id_getter) else getattr(obj, id_getter, None)
+            attrs = attributes(obj, getters, entity, schema)
+            return shown(fields_for(attrs, None if rid is None else str(rid)), obj)
+        return mask
+
+    def _prepared(self, model: type, only) -> tuple:
+        """What `entity` needs of a model, kept until the installed set changes."""
+        ps = self.policy_set
+        found = self._cache.get((model, only))
+        if found is None or found[0] is not ps:
+            m = self.mapping(model)
+            getters = self.getters(m)
+            if only is not None:
+                getters = {k: g for k, g in getters.items() if k in only}
+            entity, schema = self._entity_schema(m.type)
+            found = self._cache[(model, only)] = (ps, (m.type, m.id, getters, entity, schema))
+        return found[1]
 
     def request(self, principal: Any, action: str, resource: Any, *,
                 context: dict | None = None, write_fields: Sequence[str] | None = None) -> dict:

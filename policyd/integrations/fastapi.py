@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,6 +31,15 @@ async def _call(fn: Callable, *args, **kwargs):
     if inspect.iscoroutinefunction(fn):
         return await fn(*args, **kwargs)
     return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def _raw_path(scope) -> str:
+    """The path as sent (the route table percent-decodes it once; the server's `path` is
+    decoded already, and decoding twice would name another object)."""
+    raw = scope.get("raw_path")
+    if raw:
+        return raw.decode("latin-1").split("?", 1)[0]
+    return quote(scope["path"])
 
 
 def refusal_response(request: Request, exc: AccessRefused) -> JSONResponse:
@@ -66,7 +76,7 @@ class Policyd:
                      resource=None, writes=None) -> Access:
         gate, method = self.gate, request.method
         principal = await self._principal(request)
-        target = gate.target(method, request.url.path, action, resource,
+        target = gate.target(method, _raw_path(request.scope), action, resource,
                              request.path_params.get("id"))
         trusted = gate.gateway_access(request.headers, target)
         context = gate.context(request.client.host if request.client else None, request)

@@ -9,6 +9,7 @@ over. Headers a gateway set (`x-policyd-*`) are ignored unless `trust_gateway`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any
 from ..engine.models import Decision
 from ..engine.plan import ALWAYS_DENIED, Plan
 from .errors import AccessRefused, BadRequest, Forbidden, NotFound, Unauthenticated, refusal
+from .mapping import attributes
 from .masking import visible, written_fields
 
 WRITING = ("PATCH", "PUT")
@@ -46,6 +48,7 @@ class Access:
     write_fields: tuple[str, ...] = ()
     authorizer: Any = field(default=None, repr=False)
     context: dict | None = field(default=None, repr=False)
+    _masks: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def action(self) -> str:
@@ -59,8 +62,16 @@ class Access:
             return visible(self.decision, obj)
         if self.plan is None:  # nothing decided yet: show nothing, say why
             raise Forbidden("the object was not decided: call decide_object first")
-        entity = self.authorizer.entity(obj)
-        return visible(self.plan.visible_for(entity.get("attrs", {}), entity["id"]), obj)
+        if isinstance(obj, dict):  # a row as a dict of its attributes
+            attrs = attributes(obj, {n: n for n in self.plan.attributes})
+            rid = obj.get("id")
+            return visible(self.plan.visible_for(attrs, None if rid is None else str(rid)),
+                           obj)
+        masks = self._masks
+        mask = masks.get(type(obj))
+        if mask is None:
+            mask = masks[type(obj)] = self.authorizer.row_mask(self.plan, type(obj))
+        return mask(obj)
 
 
 class Gate:
@@ -122,7 +133,7 @@ class Gate:
         if client_ip and (declared is None or "ip" in declared):
             out["ip"] = client_ip
         if declared is None or "time" in declared:
-            out["time"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            out["time"] = _now()
         return out
 
     # ---- the decision -------------------------------------------------------------------
@@ -163,6 +174,18 @@ class Gate:
             raise AccessRefused("", decision_id, plan.reasons)
         return Access(principal, target, plan=plan, decision_id=decision_id,
                       authorizer=self.authorizer)
+
+
+_clock: list = [0, ""]
+
+
+def _now() -> str:
+    """The current time as RFC 3339 UTC, to the second (formatted once a second)."""
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock[:] = [second, datetime.fromtimestamp(second, UTC).isoformat()
+                     .replace("+00:00", "Z")]
+    return _clock[1]
 
 
 def json_body(raw: bytes) -> Any:

@@ -43,16 +43,18 @@ class ModelMap:
 
 
 def read(obj: Any, getter: Getter) -> Any:
-    if callable(getter):
-        return getter(obj)
-    if isinstance(obj, Mapping):
-        return obj.get(getter)
-    return getattr(obj, getter, None)
+    if type(getter) is str:
+        return obj.get(getter) if isinstance(obj, dict | Mapping) else \
+            getattr(obj, getter, None)
+    return getter(obj)
+
+
+_PLAIN = (str, bool, int, float, type(None))
 
 
 def plain(value: Any, record=None, schema=None) -> Any:
     """A value as policyd takes it; `record` is the declared record type, if any."""
-    if value is None or isinstance(value, str | bool | int | float):
+    if type(value) in _PLAIN:
         return value
     if isinstance(value, enum.Enum):
         return plain(value.value)
@@ -81,13 +83,19 @@ def plain(value: Any, record=None, schema=None) -> Any:
 
 def attributes(obj: Any, getters: Mapping[str, Getter], entity=None, schema=None) -> dict:
     """The attributes of `obj` (records walked by the declared schema, when known)."""
-    declared = {a.name: a for a in entity.attrs} if entity is not None else {}
-    records = schema.records if schema is not None else {}
     out = {}
+    mapping = isinstance(obj, dict | Mapping)
     for name, getter in getters.items():
-        value = read(obj, getter)
+        if type(getter) is str:
+            value = obj.get(getter) if mapping else getattr(obj, getter, None)
+        else:
+            value = getter(obj)
         if value is None:
             continue
-        spec = declared.get(name)
-        out[name] = plain(value, records.get(spec.type) if spec else None, schema)
+        if type(value) in _PLAIN:
+            out[name] = value
+            continue
+        spec = entity.by_name.get(name) if entity is not None else None
+        record = schema.records.get(spec.type) if spec is not None else None
+        out[name] = plain(value, record, schema)
     return out

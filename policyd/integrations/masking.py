@@ -20,15 +20,20 @@ def visible(decision: Any, obj: Any) -> dict:
     """The fields of `obj` the decision lets the caller see, in the set's order; a
     record is shown or hidden whole. `decision` is a Decision or a list of field names.
     A field the set does not declare is never shown (default deny)."""
-    fields = _fields(decision)
-    if isinstance(obj, Mapping):
+    return shown(_fields(decision), obj)
+
+
+def shown(fields: list[str], obj: Any) -> dict:
+    """`obj`'s values of `fields` (the kind of object told apart by its class: cheap)."""
+    cls = type(obj)
+    if cls is dict or isinstance(obj, Mapping):
         source = obj
-    elif callable(getattr(obj, "model_dump", None)):
+    elif hasattr(cls, "model_dump"):
         source = obj.model_dump()
-    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    elif hasattr(cls, "__dataclass_fields__"):
         source = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     else:
-        source = {f: getattr(obj, f) for f in fields if hasattr(obj, f)}
+        return {f: getattr(obj, f) for f in fields if hasattr(obj, f)}
     return {f: source[f] for f in fields if f in source}
 
 
