@@ -1,4 +1,4 @@
-"""The `policyd` command: check, test, eval, plan, diff, compile, serve.
+"""The `policyd` command: check, test, eval, plan, diff, fmt, compile, serve.
 
 Exit status: 0 success, 1 policy errors, failed tests, a missing path or a server
 that cannot start, 2 usage errors (argparse's own, a request that is not valid
@@ -27,6 +27,7 @@ from .common import (
     _print_policy_error,
     _read_requests,
 )
+from .fmt import cmd_fmt
 from .tools import cmd_diff, cmd_plan
 
 
@@ -227,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="entity data outside the sets: a .json/.jsonl file or a directory")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=cmd_diff)
+
+    p = sub.add_parser("fmt", help="rewrite policy and test files in the canonical layout")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="change nothing; list the files that would change (exit 1 if any)")
+    mode.add_argument("--diff", action="store_true", help="change nothing; print a diff")
+    p.set_defaults(run=cmd_fmt)
 
     p = sub.add_parser("compile", help="print the Python source generated for a policy set")
     p.add_argument("path", help="a .policy file or a directory of them")

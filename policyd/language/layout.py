@@ -68,8 +68,10 @@ def render(entries: list[Entry], comments: list[Comment], source: str) -> str:
         pad = INDENT * (e.indent + (1 if e.kind == "close" else 0))
         rows.extend((line, pad + text, "comment") for line, text in e.leading)
         body = [INDENT * e.indent + e.lines[0], *e.lines[1:]]
-        if e.trailing:
-            body[-1] += "  " + "  ".join(e.trailing)
+        if e.trailing:  # the first ends the line; more (lines joined) follow it, alone
+            body[-1] += "  " + e.trailing[0]
+            extra = INDENT * (e.indent + (1 if e.kind == "open" else 0))
+            body += [extra + c for c in e.trailing[1:]]
         rows.append((e.line, body[0], e.kind))
         rows.extend((None, text, "cont") for text in body[1:])
     lines, out = source.splitlines(), []

@@ -16,7 +16,7 @@ from functools import cache
 
 from . import nodes as n
 from .frontend import grammar_text
-from .layout import INDENT, WIDTH, Entry, fits, render, scan
+from .layout import INDENT, WIDTH, Entry, render, scan
 from .parser import parse, policy_frontend
 
 OR, AND, NOT, TEST, SUM, PROD, UNARY, POSTFIX = range(1, 9)
@@ -122,17 +122,17 @@ def chain(e) -> tuple[str, list]:
     return op, parts[::-1]
 
 
-def clause(word: str, e, indent: int, head: str) -> list[str]:
-    """` when <e>` after `head`: on its line if it fits, else on the next line, else
-    broken before each and/or of the condition (nested ones in parentheses)."""
+def clause(word: str, e, indent: int, head: str, head_pad: int) -> list[str]:
+    """` when <e>` after `head` (a line that will be indented by `head_pad` columns): on
+    its line if it fits, else on the next line, else broken before each and/or of the
+    condition (nested ones in parentheses)."""
     one = f"{head} {word} {expr(e)}"
-    if fits(indent, one):
+    if head_pad + len(one) <= WIDTH:
         return [one]
     pad = INDENT * (indent + 2)
     if len(pad) + len(word) + 1 + len(expr(e)) <= WIDTH:
         return [head, f"{pad}{word} {expr(e)}"]
-    lines = broken(f"{head} {word} ", e, 0, pad, len(INDENT * indent))
-    return lines
+    return broken(f"{head} {word} ", e, 0, pad, head_pad)
 
 
 def broken(prefix: str, e, need: int, pad: str, first_pad: int) -> list[str]:
@@ -144,10 +144,11 @@ def broken(prefix: str, e, need: int, pad: str, first_pad: int) -> list[str]:
         return [text]
     paren = _level(e) < need
     inner = pad + INDENT * 2 if paren else pad
-    part_need = OR if op == "or" else NOT
-    lines = broken(prefix + ("(" if paren else ""), parts[0], part_need, inner, first_pad)
+    level = OR if op == "or" else AND  # the chain's left end at its level, the rest above
+    lines = broken(prefix + ("(" if paren else ""), parts[0], level, inner, first_pad)
     for p in parts[1:]:
-        lines += broken(f"{inner}{op} ", p, part_need, inner + INDENT * 2, 0)
+        lines += broken(f"{inner}{op} ", p, AND if op == "or" else NOT, inner + INDENT * 2,
+                        0)
     if paren:
         lines[-1] += ")"
     return lines
@@ -176,8 +177,8 @@ def rule_lines(r: n.Rule, indent: int) -> list[str]:
     lines = [head]
     for word, e in (("when", r.when), ("unless", r.unless)):
         if e is not None:
-            more = clause(word, e, indent, lines[-1])
-            lines[-1:] = more
+            head_pad = len(INDENT * indent) if len(lines) == 1 else 0
+            lines[-1:] = clause(word, e, indent, lines[-1], head_pad)
     return lines
 
 
