@@ -20,7 +20,7 @@ from ..engine.compiler import PolicySet, compile_path
 from ..engine.models import Decision, RequestError
 from ..engine.plan import Plan
 from .errors import BadRequest, Unauthenticated, Unavailable, refusal
-from .mapping import Getter, ModelMap, attributes
+from .mapping import Getter, ModelMap, attributes, record_types
 from .masking import shown
 
 
@@ -73,10 +73,10 @@ class _Requests:
         `only`: just these attributes (what a plan reads of a row)."""
         if isinstance(obj, dict):
             return obj
-        rtype, id_getter, getters, entity, schema = self._prepared(type(obj), only)
+        rtype, id_getter, getters, records, schema = self._prepared(type(obj), only)
         rid = id_getter(obj) if callable(id_getter) else getattr(obj, id_getter, None)
         out = {"type": rtype, "id": "" if rid is None else str(rid)}
-        attrs = attributes(obj, getters, entity, schema)
+        attrs = attributes(obj, getters, records, schema)
         if attrs:
             out["attrs"] = attrs
         return out
@@ -84,12 +84,12 @@ class _Requests:
     def row_mask(self, plan, model: type):
         """A function masking one row of `model` by the plan: the attributes the plan reads,
         its verdict on the row, the fields it shows (a row it does not allow shows none)."""
-        rtype, id_getter, getters, entity, schema = self._prepared(model, plan.attributes)
+        rtype, id_getter, getters, records, schema = self._prepared(model, plan.attributes)
         fields_for = plan.visible_for
 
         def mask(obj) -> dict:
             rid = id_getter(obj) if callable(id_getter) else getattr(obj, id_getter, None)
-            attrs = attributes(obj, getters, entity, schema)
+            attrs = attributes(obj, getters, records, schema)
             return shown(fields_for(attrs, None if rid is None else str(rid)), obj)
         return mask
 
@@ -103,7 +103,8 @@ class _Requests:
             if only is not None:
                 getters = {k: g for k, g in getters.items() if k in only}
             entity, schema = self._entity_schema(m.type)
-            found = self._cache[(model, only)] = (ps, (m.type, m.id, getters, entity, schema))
+            found = self._cache[(model, only)] = (
+                ps, (m.type, m.id, getters, record_types(entity, schema), schema))
         return found[1]
 
     def request(self, principal: Any, action: str, resource: Any, *,

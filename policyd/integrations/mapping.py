@@ -69,7 +69,8 @@ def plain(value: Any, record=None, schema=None) -> Any:
         items = [plain(v) for v in value]
         return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
     if record is not None:
-        return attributes(value, {a.name: a.name for a in record.attrs}, record, schema)
+        return attributes(value, {a.name: a.name for a in record.attrs},
+                          record_types(record, schema), schema)
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -81,8 +82,18 @@ def plain(value: Any, record=None, schema=None) -> Any:
                     "attribute's record type or map it with a function")
 
 
-def attributes(obj: Any, getters: Mapping[str, Getter], entity=None, schema=None) -> dict:
-    """The attributes of `obj` (records walked by the declared schema, when known)."""
+def record_types(entity, schema) -> dict:
+    """{attribute: its declared record type} for the attributes of `entity` that are
+    records (what `attributes` walks by the schema)."""
+    if entity is None or schema is None:
+        return {}
+    return {a.name: schema.records[a.type] for a in entity.attrs if a.type in schema.records}
+
+
+def attributes(obj: Any, getters: Mapping[str, Getter], records: dict | None = None,
+               schema=None) -> dict:
+    """The attributes of `obj`; `records` ({attribute: record type}) walks records by
+    their declared attributes."""
     out = {}
     mapping = isinstance(obj, dict | Mapping)
     for name, getter in getters.items():
@@ -95,7 +106,5 @@ def attributes(obj: Any, getters: Mapping[str, Getter], entity=None, schema=None
         if type(value) in _PLAIN:
             out[name] = value
             continue
-        spec = entity.by_name.get(name) if entity is not None else None
-        record = schema.records.get(spec.type) if spec is not None else None
-        out[name] = plain(value, record, schema)
+        out[name] = plain(value, records.get(name) if records else None, schema)
     return out
