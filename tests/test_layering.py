@@ -19,7 +19,9 @@ ALLOWED = {
     "client": {"engine", "wire", "_proto"},
     "aio_client": {"client", "engine", "wire", "_proto"},
     "integrations": {"authn", "aio_client", "client", "engine", "plans"},
-    "cli": {"authn", "engine", "language", "plans", "server", "testing", "values", "__init__"},
+    "cli": {"authn", "engine", "language", "lsp", "plans", "server", "testing", "values",
+            "__init__"},
+    "lsp": {"engine", "language", "testing", "__init__"},
     "__init__": {"engine", "integrations", "language"},
     "__main__": {"cli"},
 }

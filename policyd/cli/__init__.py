@@ -1,4 +1,4 @@
-"""The `policyd` command: check, test, eval, plan, diff, fmt, compile, serve.
+"""The `policyd` command: check, test, eval, plan, diff, fmt, lsp, compile, serve.
 
 Exit status: 0 success, 1 policy errors, failed tests, a missing path or a server
 that cannot start, 2 usage errors (argparse's own, a request that is not valid
@@ -129,6 +129,12 @@ def cmd_eval(args) -> int:
     return EXIT_USAGE if failed else EXIT_OK
 
 
+def cmd_lsp(args) -> int:
+    """pygls is imported only here: no other command needs it."""
+    from ..lsp.server import main as serve_lsp
+    return serve_lsp()
+
+
 def cmd_compile(args) -> int:
     if _missing("compile", args.path):
         return EXIT_POLICY
@@ -236,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="change nothing; list the files that would change (exit 1 if any)")
     mode.add_argument("--diff", action="store_true", help="change nothing; print a diff")
     p.set_defaults(run=cmd_fmt)
+
+    p = sub.add_parser("lsp", help="the language server for editors, over stdio")
+    p.set_defaults(run=cmd_lsp)
 
     p = sub.add_parser("compile", help="print the Python source generated for a policy set")
     p.add_argument("path", help="a .policy file or a directory of them")

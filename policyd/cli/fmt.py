@@ -8,16 +8,9 @@ import difflib
 import sys
 
 from ..language.diagnostics import PolicyError
-from ..language.printer import format_policy
-from ..language.sources import TEST_SUFFIX, policy_files
-from ..testing.printer import format_tests
+from ..language.sources import policy_files
+from ..testing.printer import format_text
 from .common import EXIT_OK, EXIT_POLICY, _missing
-
-
-def format_text(text: str, file: str) -> str:
-    """The canonical layout of one file's text (a test file by its name)."""
-    return format_tests(text, file) if file.endswith(TEST_SUFFIX) else \
-        format_policy(text, file)
 
 
 def cmd_fmt(args) -> int:

@@ -7,7 +7,15 @@ import json
 import re
 
 from ..language.layout import INDENT, WIDTH, Entry, fits, render, scan
-from ..language.printer import NAME_WORDS, _brace_lines, expr, key_text, keywords
+from ..language.printer import (
+    NAME_WORDS,
+    _brace_lines,
+    expr,
+    format_policy,
+    key_text,
+    keywords,
+)
+from ..language.sources import TEST_SUFFIX
 from . import nodes as t
 from .parse import parse_tests, test_frontend
 
@@ -124,3 +132,9 @@ def format_tests(text: str, file: str = "<tests>") -> str:
     if not entries:
         return "".join(f"{c.text}\n" for c in comments)
     return render(entries, comments, text)
+
+
+def format_text(text: str, file: str) -> str:
+    """The canonical layout of one file's text (a test file by its name)."""
+    return format_tests(text, file) if file.endswith(TEST_SUFFIX) else \
+        format_policy(text, file)

@@ -1,0 +1,1 @@
+"""`policyd lsp`: the Language Server Protocol over stdio (docs/editors.md)."""
