@@ -58,6 +58,12 @@ time = _cached(parse_time, "time")
 # ---- operators ---------------------------------------------------------------
 
 
+def in_order(held: list) -> tuple:
+    """The names of the denies that held, in source order ((position, name) pairs: an
+    indexed decider finds them out of order)."""
+    return tuple(name for _, name in sorted(held))
+
+
 def ip_in(x: IpValue, r: IpValue) -> bool:
     return x[0] == r[0] and r[1] <= x[1] and x[2] <= r[2]
 

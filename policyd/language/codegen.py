@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .checked import ActionName, CheckedRule, CheckedSet, Const, Op, Read
 from .codewriter import CodeWriter, safe_comment
+from .ruleindex import INDEX_MIN, plan_index
 from .schema import STRING, EntitySchema
 from .validators import ValidatorCode
 
@@ -154,13 +155,16 @@ class _Gen(ValidatorCode):
         rules = self.cs.rules.get(res.name, ())
         denies = [r for r in rules if r.effect == "deny" and action in r.actions]
         allows = [r for r in rules if r.effect == "allow" and action in r.actions]
+        groups, plain = plan_index(denies, INDEX_MIN)
+        lookups = self.index_tables(fn, groups, action) if groups else []
         self.w.comment(f"{res.name}.{action}: the denies that held (tuple), else the first "
                        "allow and the visible fields (int), else None")
         self.w.line(f"def {fn}({ARGS}):")
         with self.w.indent():
             self.w.line("d = None")
-            plan = self.shared_conditions(res, action, denies, allows)
-            for i, r in enumerate(denies):
+            plan = self.shared_conditions(res, action, [r for _, r in plain], allows)
+            for i, (pos, r) in enumerate(plain):
+                held = (pos, r.name) if groups else r.name  # indexed: sorted back at the end
                 with self.w.origin(r.file, r.line):
                     self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
                     for text in self._evaluated(r, action):
@@ -170,11 +174,21 @@ class _Gen(ValidatorCode):
                     self.w.line(f"if {self.cond(r, action)}:")
                     with self.w.indent():
                         if i == 0:
-                            self.w.line(f"d = [{r.name!r}]")
+                            self.w.line(f"d = [{held!r}]")
                         else:  # a list: appending to a tuple is quadratic in the denies held
-                            self.w.line(f"if d is None: d = [{r.name!r}]")
-                            self.w.line(f"else: d.append({r.name!r})")
-            self.w.line("if d is not None: return tuple(d)")
+                            self.w.line(f"if d is None: d = [{held!r}]")
+                            self.w.line(f"else: d.append({held!r})")
+            for table, lookup in lookups:
+                self.w.line(f"for x in {table}.get({lookup}, ()):")
+                with self.w.indent():
+                    self.w.line(f"if x[2] is None or x[2]({ARGS}):")
+                    with self.w.indent():
+                        self.w.line("if d is None: d = [x[:2]]")
+                        self.w.line("else: d.append(x[:2])")
+            if groups:
+                self.w.line("if d is not None: return _rt.in_order(d)")
+            else:
+                self.w.line("if d is not None: return tuple(d)")
             # past this point every deny condition is false: an allow that repeats one, or an
             # earlier allow, can never be the first to hold (dead branches are left out)
             known = {self.cond(r, action) for r in denies}
@@ -202,6 +216,30 @@ class _Gen(ValidatorCode):
                 self.w.line(f"return m << {ALLOW_BITS} | a")
             self.shared = {}
         self.w.line()
+
+    def index_tables(self, fn: str, groups: dict, action: str) -> list[tuple[str, str]]:
+        """Each indexed group as a dict constant {value: ((position, rule, rest), ...)}
+        after the functions holding the rest of each condition (ruleindex.py); returns
+        (table, the expression looked up) for the decider."""
+        out = []
+        for g, ((entity, attr), items) in enumerate(groups.items()):
+            self.w.comment(f"{fn}: {len(items)} deny rules indexed by {entity}.{attr} (each "
+                           "is evaluated only for a request with its value)")
+            names = {}
+            for k, item in enumerate(items):
+                if item.rest:
+                    names[k] = f"x{fn}_{g}_{k}"
+                    rest = " and ".join(self.expr(c, action) for c in item.rest)
+                    self.w.line(f"def {names[k]}({ARGS}): return ({rest})")
+            table: dict = {}
+            for k, item in enumerate(items):
+                table.setdefault(item.value, []).append(
+                    f"({item.position!r}, {item.rule.name!r}, {names.get(k, 'None')})")
+            entries = ", ".join(f"{value!r}: ({', '.join(v)},)" for value, v in table.items())
+            self.w.line(f"X{fn}_{g} = {{{entries}}}")
+            out.append((f"X{fn}_{g}", f"{_ENTITY[entity]}.get({attr!r})"))
+        self.w.line()
+        return out
 
     def shared_conditions(self, res: EntitySchema, action: str, denies, allows) -> dict:
         """Deny conditions that a later allow or show rule repeats: every deny condition is
