@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..language.routes import CheckedRoute
 
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_BAD = ("/", "\\", "\x00")
+_BAD_CHAR = re.compile("[/\\\\\x00]")  # a segment may not decode to `/`, `\\` or NUL
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ def _decoded(segment: str) -> str | None:
             segment = segment.encode("latin-1").decode("utf-8")
         except UnicodeError:
             return None
-    if not segment or segment in (".", "..") or any(c in segment for c in _BAD):
+    if not segment or segment in (".", "..") or _BAD_CHAR.search(segment):
         return None
     return segment
 
@@ -69,10 +69,13 @@ class RouteTable:
         if any(s is None for s in segments):
             return None
         for route in candidates:
-            if all(lit is None or lit == seg for lit, seg in zip(route.segments, segments,
-                                                                  strict=True)):
-                values = [seg for lit, seg in zip(route.segments, segments, strict=True)
-                          if lit is None]
+            values = []
+            for lit, seg in zip(route.segments, segments, strict=True):  # one length
+                if lit is None:
+                    values.append(seg)
+                elif lit != seg:
+                    break
+            else:
                 attrs = dict(zip(route.params, values, strict=True))
                 rid = attrs.pop("id", None)
                 return RouteMatch(route.resource, route.action, rid, attrs, route)
