@@ -10,6 +10,8 @@ from typing import Any
 
 from .errors import BadRequest, Forbidden
 
+_ABSENT = object()
+
 
 def _fields(decision_or_fields: Any) -> list[str]:
     found = getattr(decision_or_fields, "visible_fields", None)
@@ -33,7 +35,12 @@ def shown(fields: list[str], obj: Any) -> dict:
     elif hasattr(cls, "__dataclass_fields__"):
         source = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     else:
-        return {f: getattr(obj, f) for f in fields if hasattr(obj, f)}
+        out = {}
+        for f in fields:  # one attribute read each (an ORM's attributes are descriptors)
+            value = getattr(obj, f, _ABSENT)
+            if value is not _ABSENT:
+                out[f] = value
+        return out
     return {f: source[f] for f in fields if f in source}
 
 
