@@ -97,11 +97,11 @@ class Policyd:
             trusted.obj = obj
             return trusted
         if obj is None:
-            return gate.planned(principal, target, await self._plan(
+            return gate.planned(principal, target, await self._ask("decide_plan",
                 gate.plan_request(principal, target, context)))
         fields = gate.writes(method, body, writes)
         req = gate.object_request(principal, target, obj, context, fields)
-        return gate.decided(principal, target, obj, await self._decide(req), fields)
+        return gate.decided(principal, target, obj, await self._ask("decide", req), fields)
 
     async def _principal(self, request: Request) -> dict:
         auth = self.gate.authenticate
@@ -112,21 +112,15 @@ class Policyd:
             raise Unauthenticated("no principal")
         return found
 
-    async def _decide(self, request: dict):
+    async def _ask(self, method: str, request: dict):
+        """`decide` or `decide_plan`: awaited (async), inline (in process) or in the thread
+        pool (a blocking remote call), with refusals as AccessRefused."""
         a = self.authorizer
         if isinstance(a, AsyncAuthorizer):
-            return await _answered(a.decide(request))
+            return await _answered(getattr(a, method)(request))
         if self._inline:
-            return _sync_answered(a.decide, request)
-        return await run_in_threadpool(_sync_answered, a.decide, request)
-
-    async def _plan(self, request: dict):
-        a = self.authorizer
-        if isinstance(a, AsyncAuthorizer):
-            return await _answered(a.decide_plan(request))
-        if self._inline:
-            return _sync_answered(a.decide_plan, request)
-        return await run_in_threadpool(_sync_answered, a.decide_plan, request)
+            return _sync_answered(getattr(a, method), request)
+        return await run_in_threadpool(_sync_answered, getattr(a, method), request)
 
 
 async def _answered(awaitable):

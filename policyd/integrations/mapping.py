@@ -42,13 +42,6 @@ class ModelMap:
         return {name: name for name in self.attrs}
 
 
-def read(obj: Any, getter: Getter) -> Any:
-    if type(getter) is str:
-        return obj.get(getter) if isinstance(obj, dict | Mapping) else \
-            getattr(obj, getter, None)
-    return getter(obj)
-
-
 _PLAIN = (str, bool, int, float, type(None))
 
 

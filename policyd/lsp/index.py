@@ -104,26 +104,32 @@ class Index:
             current = {a.name.value: a for a in target[1].attrs}
         return current
 
-    def owner_of(self, attr: n.AttrDecl) -> str:
-        for name, (_, decl, _) in self.types.items():
+    def declarer(self, attr: n.AttrDecl) -> tuple[str, str]:
+        """(type name, file) of the declaration an attribute belongs to."""
+        for name, (_, decl, file) in self.types.items():
             if attr in getattr(decl, "attrs", ()):
-                return name
-        return "context"
+                return name, file
+        return "context", self.context[1] if self.context else ""
+
+    def attribute_at(self, file: str, text: str, line: int, col: int):
+        """(the word under the cursor, the path before it, its AttrDecl or None)."""
+        word, before = _word_at(text, line, col)
+        if word is None:
+            return None, "", None
+        chain = _CHAIN.search(before + word)
+        if not (chain and chain.group(1)):
+            return word, "", None
+        parts = chain.group(1).rstrip(".").split(".")
+        return word, chain.group(1), self.attrs_of(parts[0], parts[1:], file, line).get(word)
 
     # ---- the features ---------------------------------------------------------------
 
     def definition(self, file: str, text: str, line: int, col: int) -> Place | None:
-        word, before = _word_at(text, line, col)
+        word, _, attr = self.attribute_at(file, text, line, col)
         if word is None:
             return None
-        chain = _CHAIN.search(before + word)
-        if chain and chain.group(1):
-            parts = chain.group(1).rstrip(".").split(".")
-            attrs = self.attrs_of(parts[0], parts[1:], file, line)
-            attr = attrs.get(word)
-            if attr is not None:
-                decl_file = self._file_of(attr)
-                return _place(decl_file, attr.name.span, word)
+        if attr is not None:
+            return _place(self.declarer(attr)[1], attr.name.span, word)
         if word in self.types:
             _, decl, decl_file = self.types[word]
             return _place(decl_file, decl.name.span, word)
@@ -133,22 +139,12 @@ class Index:
                 return _place(decl_file, decl.name.span, word)
         return None
 
-    def _file_of(self, attr: n.AttrDecl) -> str:
-        for _, decl, file in self.types.values():
-            if attr in getattr(decl, "attrs", ()):
-                return file
-        return self.context[1] if self.context else ""
-
     def hover(self, file: str, text: str, line: int, col: int) -> str | None:
-        word, before = _word_at(text, line, col)
+        word, path, attr = self.attribute_at(file, text, line, col)
         if word is None:
             return None
-        chain = _CHAIN.search(before + word)
-        if chain and chain.group(1):
-            parts = chain.group(1).rstrip(".").split(".")
-            attr = self.attrs_of(parts[0], parts[1:], file, line).get(word)
-            if attr is not None:
-                return _attr_hover(f"{chain.group(1)}{word}", attr, self.owner_of(attr))
+        if attr is not None:
+            return _attr_hover(f"{path}{word}", attr, self.declarer(attr)[0])
         rule = self._rule_at(file, line, word)
         if rule is not None:
             return rule
