@@ -37,27 +37,17 @@ class Comment:
 def scan(lark, text: str) -> tuple[list[Comment], dict[int, int]]:
     """The comments of `text`, and for each `{` (by its line and column) the line of the
     `}` that closes it."""
-    comments, closes, stack, code_lines = [], {}, [], set()
+    comments, closes, stack, code_line = [], {}, [], 0
     for tok in lark.lex(text, dont_ignore=True):
-        if tok.type == "COMMENT":
-            comments.append((tok.line, tok.value.rstrip()))
-            continue
-        if tok.value.strip() == "":
-            continue
-        code_lines.add(tok.line)
-        if tok.type == "LBRACE":
-            stack.append((tok.line, tok.column))
-        elif tok.value == "}" and stack:
-            closes[stack.pop()] = tok.line
-    # a comment is alone unless code came before it on its line (code after it cannot)
-    found = [Comment(line, body, not _code_before(text, line, body)) for line, body in comments]
-    return found, closes
-
-
-def _code_before(text: str, line: int, comment: str) -> bool:
-    source = text.splitlines()[line - 1]
-    return source.rstrip().endswith(comment) and source[:len(source.rstrip()) - len(comment)
-                                                         ].strip() != ""
+        if tok.type == "COMMENT":  # alone unless code came before it on its line
+            comments.append(Comment(tok.line, tok.value.rstrip(), code_line != tok.line))
+        elif tok.value.strip():
+            code_line = tok.end_line
+            if tok.type == "LBRACE":
+                stack.append((tok.line, tok.column))
+            elif tok.value == "}" and stack:
+                closes[stack.pop()] = tok.line
+    return comments, closes
 
 
 def render(entries: list[Entry], comments: list[Comment], source: str) -> str:
