@@ -408,3 +408,14 @@ def test_the_todo_interop_scenario_behind_a_pep_token(tmp_path):
             assert unmapped.json()["decision"] is False  # no case folding
     finally:
         server.terminate()
+
+
+def test_every_page_token_it_issues_is_accepted_whatever_bytes_its_mac_holds():
+    """A MAC byte that is "." once made about one token in sixteen unreadable."""
+    from policyd import Engine, compile_text
+    from policyd.server.authzen import AuthZen
+
+    service = AuthZen(Engine(compile_text("principal U { }\nresource D { actions read }")))
+    for offset in range(400):
+        digest = f"{offset:032x}"
+        assert service._offset(service._token(offset, digest), digest) == offset

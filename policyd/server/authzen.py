@@ -264,7 +264,9 @@ class AuthZen:
     def _offset(self, token, digest: str) -> int:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            body, mac = raw.rsplit(b".", 1)
+            if len(raw) < 18 or raw[-17:-16] != b".":  # the MAC's 16 bytes may hold a "."
+                raise ValueError
+            body, mac = raw[:-17], raw[-16:]
             good = hmac.compare_digest(mac, hmac.new(self.secret, body,
                                                      hashlib.sha256).digest()[:16])
             offset, bound = body.decode().split(":")
