@@ -211,6 +211,22 @@ def cedar_timings(requests: list[dict], passes: int):
         return None
 
 
+def _rounds(cases: dict, rounds: int) -> tuple[dict, dict]:
+    """Each case timed over every request in its own loop, the cases taking turns round
+    after round: per-call samples, and each round's median ratio to the hand-written."""
+    samples: dict[str, list[float]] = {k: [] for k in cases}
+    ratios: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(rounds):
+        medians = {}
+        for key, (fn, items) in cases.items():
+            got = timings(fn, items, 1)
+            samples[key].extend(got)
+            medians[key] = statistics.median(got)
+        for key in cases:
+            ratios[key].append(medians[key] / medians["hand"])
+    return samples, {k: statistics.median(v) for k, v in ratios.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=10_000)
@@ -220,48 +236,58 @@ def main() -> None:
     global HARNESS_NS
     requests = scenario(args.requests)
     HARNESS_NS = statistics.median(_raw(_noop, requests, args.passes))
-    engine = Engine(compile_text(POLICY, "bench.policy"))
+    ps = compile_text(POLICY, "bench.policy")
+    engine, general = Engine(ps), Engine(ps, fast_paths=False)
     agree = sum(engine.check(r).allowed == handwritten(r) for r in requests)
     assert agree == len(requests), f"engine and hand-written chain disagree on {len(requests) - agree}"
     allowed = sum(handwritten(r) for r in requests)
+    for r in requests:  # warm the decision memo as a server's traffic does
+        assert engine.check(r) is general.check(r)
+    covered = sum(ps.fast(time.time, None, lambda request, explain: None, r) is not None for r in requests)
+
+    # the small set's cases take turns, each over all requests in its own loop; the
+    # 10,000-rule set is timed on its own afterwards (interleaved, it slows the others)
+    cases = {"hand": (handwritten, requests), "ours": (engine.check, requests),
+             "general": (general.check, requests)}
+    samples, ratio = _rounds(cases, args.passes)
+    hand, ours, gen = (summary(samples[k]) for k in ("hand", "ours", "general"))
 
     t0 = time.perf_counter()
     big = Engine(compile_text(large_policy(), "large.policy"))
     compile_s = time.perf_counter() - t0
     big_reqs = large_requests(args.requests)
-    for r in requests[:2000] + big_reqs[:2000]:  # warm caches (decision memo) as in a server
-        engine.check(r) if r["resource"]["type"] == "Order" else big.check(r)
-
-    # interleaved: every pass times each case once, so a slow phase of a noisy machine
-    # hits all cases alike and the ratios stay honest
-    cases = {"hand": (handwritten, requests), "ours": (engine.check, requests),
-             "large": (big.check, big_reqs)}
-    samples: dict[str, list[float]] = {k: [] for k in cases}
-    for _ in range(args.passes):
-        for key, (fn, items) in cases.items():
-            samples[key].extend(timings(fn, items, 1))
-    hand, ours, large = (summary(samples[k]) for k in ("hand", "ours", "large"))
+    for r in big_reqs:
+        big.check(r)
+    small_again, large_s = [], []
+    for _ in range(args.passes):  # the small set beside it, for the ratio of the two
+        small_again.extend(timings(engine.check, requests, 1))
+        large_s.extend(timings(big.check, big_reqs, 1))
+    large, small2 = summary(large_s), summary(small_again)
     cedar = cedar_timings(requests, args.passes)
 
-    print(f"orders scenario: {len(requests)} requests x {args.passes} passes, "
-          f"{allowed / len(requests):.0%} allowed; times per decision in µs, each call timed, "
-          f"minus the harness ({HARNESS_NS:.0f} ns: a no-op timed the same way)")
+    print(f"orders scenario: {len(requests)} requests x {args.passes} rounds, "
+          f"{allowed / len(requests):.0%} allowed, {covered / len(requests):.0%} answered by the "
+          f"fast path; times per decision in µs, each call timed, minus the harness "
+          f"({HARNESS_NS:.0f} ns: a no-op timed the same way)")
     print()
     print(f"| {'case':<44} | {'median':>8} | {'p99':>8} | {'x hand-written':>14} |")
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 10}|{'-' * 16}|")
-    rows = [("hand-written if chain (no validation)", hand),
-            ("policyd Engine.check (validation included)", ours),
-            ("policyd, 10,000 rules over 100 types", large)]
+    rows = [("hand-written if chain (no validation)", hand, 1.0),
+            ("policyd Engine.check (validation included)", ours, ratio["ours"]),
+            ("policyd general path (fast_paths=False)", gen, ratio["general"])]
     if cedar:
-        rows.append(("cedarpy is_authorized (same rules)", summary(cedar)))
-    for name, (med, p99) in rows:
-        print(f"| {name:<44} | {med:>8.2f} | {p99:>8.2f} | {med / hand[0]:>13.1f}x |")
+        med = summary(cedar)
+        rows.append(("cedarpy is_authorized (same rules)", med, med[0] / hand[0]))
+    for name, (med, p99), x in rows:
+        print(f"| {name:<44} | {med:>8.2f} | {p99:>8.2f} | {x:>13.2f}x |")
     print()
-    print(f"10,000 rules over 100 resource types: compiled in {compile_s:.2f} s; "
-          f"median decision {large[0] / ours[0]:.2f}x the small set")
-    targets = [("median <= 3 µs", ours[0] <= 3), ("p99 <= 10 µs", ours[1] <= 10),
-               ("<= 8x hand-written", ours[0] / hand[0] <= 8), ("large compile < 5 s", compile_s < 5),
-               ("large median <= 2x small", large[0] / ours[0] <= 2)]
+    print("x hand-written: the median over rounds of each round's ratio of medians")
+    print(f"10,000 rules over 100 resource types: compiled in {compile_s:.2f} s; median "
+          f"decision {large[0]:.2f} µs (p99 {large[1]:.2f}), {large[0] / small2[0]:.2f}x the "
+          f"small set timed beside it")
+    targets = [("<= 3.5x hand-written", ratio["ours"] <= 3.5), ("p99 <= 3 µs", ours[1] <= 3),
+               ("median <= 3 µs", ours[0] <= 3), ("large compile < 5 s", compile_s < 5),
+               ("large median <= 2x small", large[0] / small2[0] <= 2)]
     print("targets: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in targets))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from policyd import Engine, compile_text
 from policyd.engine.compiler import compile_path, compile_sources
+from policyd.language import codegen
 from policyd.language.parser import parse
 from policyd.language.sources import read_sources
 
@@ -54,6 +56,19 @@ def test_generated_policies_agree_with_reference(data, text):
     engine = Engine(ps, clock=NOW.timestamp)
     ref = Reference([parse(text, "gen.policy")], NOW)
     for _ in range(25):
+        _compare(engine, ref, data.draw(requests(ps.schema)))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data(), policies())
+def test_looped_allows_with_one_shared_mask_agree_with_reference(data, text):
+    """The allow chain of large sets (SPECIALIZE_MAX exceeded): a loop, then one mask."""
+    with mock.patch.object(codegen, "SPECIALIZE_MAX", 0):
+        ps = compile_text(text, "gen.policy")
+    engine = Engine(ps, clock=NOW.timestamp)
+    ref = Reference([parse(text, "gen.policy")], NOW)
+    for _ in range(15):
         _compare(engine, ref, data.draw(requests(ps.schema)))
 
 

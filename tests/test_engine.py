@@ -167,13 +167,16 @@ def test_fail_closed_on_an_unexpected_failure(orders_engine, caplog):
     def boom(*args):
         raise ZeroDivisionError("injected")
 
-    engine.policy_set.deciders["Order"]["read"], saved = boom, ps.deciders["Order"]["read"]
+    engine.check(req(user(), "read", order()))  # memoised: the fast path would answer
+    table = ps.namespace["A_0"]  # the fast path's (decider, limiter, memo) of Order's actions
+    saved, saved_fast = ps.deciders["Order"]["read"], table["read"]
+    ps.deciders["Order"]["read"], table["read"] = boom, (boom, *saved_fast[1:])
     try:
         with caplog.at_level(logging.ERROR, "policyd.engine"):
             first = engine.check(req(user(), "read", order()))
             engine.check(req(user(), "read", order()))
     finally:
-        ps.deciders["Order"]["read"] = saved
+        ps.deciders["Order"]["read"], table["read"] = saved, saved_fast
     assert (first.allowed, first.reasons) == (False, ["error"])
     assert len([r for r in caplog.records if "failed closed" in r.message]) == 1
 

@@ -64,6 +64,7 @@ def compile_checked(checked: CheckedSet, name: str,
         plans=build_program(checked),
         snapshot=replace(snapshot, data={}) if snapshot is not None else None,  # text let go
         namespace=namespace,
+        fast=namespace[gen.fast] if gen.fast else None,
     )
 
 

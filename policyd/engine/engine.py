@@ -10,6 +10,8 @@ token, whatever was decided; an empty bucket denies.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import threading
 import time as _time
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import compile_path
+from .deciding import decide, plain
 from .envelope import check_fields, over, resource_part, shared_parts
 from .explain import explain_rules
 from .gateway import GatewayOutcome, outcome, recorded, refused
@@ -25,19 +28,16 @@ from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, mak
 from .plan import Plan
 from .planner import plan as plan_request
 from .planner import plan_parts
-from .policyset import ALLOW_BITS, PolicySet
+from .policyset import PolicySet
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
 from .rates import rate_limited, store_unavailable
 from .records import DecisionIds, Recorder
-from .roles import role_names_in, unknown_roles
 from .state import Installed
 from .validation import explain_request
-from .writes import explained, refused_writes
 
 log = logging.getLogger("policyd.engine")
 
 _EMPTY_DICT: dict = {}
-_CACHE_MAX = 4096
 
 
 class Engine:
@@ -46,7 +46,7 @@ class Engine:
     def __init__(self, policy_set: PolicySet, clock: Callable[[], float] = _time.time,
                  rate_store: RateStore | None = None, rate_failure: str = "open",
                  decision_sink: Callable[[dict], None] | None = None,
-                 log_attributes: bool = False):
+                 log_attributes: bool = False, fast_paths: bool = True):
         if rate_failure not in ("open", "closed"):
             raise ValueError("rate_failure is 'open' or 'closed'")
         self.clock = clock
@@ -54,10 +54,9 @@ class Engine:
         self.rate_failure = rate_failure
         self.decision_sink = decision_sink
         self.log_attributes = log_attributes
+        self.fast_paths = fast_paths  # False: every request takes the general path
         self.ids = DecisionIds()
         self.recorder = Recorder(decision_sink, self.ids)
-        if decision_sink is None:
-            self.check = self._check  # no sink: the bare decision, not even one more call
         self._failures_logged: set[str] = set()
         self._lock = threading.Lock()
         self._install(policy_set)
@@ -82,7 +81,14 @@ class Engine:
         self._install(policy_set)
 
     def _install(self, ps: PolicySet) -> None:
-        self._state = Installed.of(ps, self.log_attributes)  # one assignment: atomic
+        state = Installed.of(ps, self.log_attributes)
+        if self.fast_paths and ps.fast is not None:  # bound to this engine and this state
+            general = functools.partial(self._general, state=state)
+            state = dataclasses.replace(state, fast=functools.partial(
+                ps.fast, self.clock, self._fast_limit, general))
+        self._state = state  # one assignment: atomic
+        if self.decision_sink is None:  # the bare decision, not even one more call
+            self.check = self._check if state.fast is None else state.fast
 
     # ---- decisions with their records -------------------------------------------------
 
@@ -162,9 +168,19 @@ class Engine:
 
     def _check(self, request: dict | CheckRequest, explain: bool = False,
                state: Installed | None = None) -> Decision:
-        """Decide one request (the hot path: no record, no id). The envelope is checked
-        inline by counting keys and exact type tests; anything off goes to the general
-        validation path, which names the problem (the fast path never guesses)."""
+        """Decide one request (the hot path: no record, no id): the generated fast path,
+        which hands what it does not cover to the general path."""
+        if state is None:
+            state = self._state
+        if state.fast is not None:
+            return state.fast(request, explain)
+        return self._general(request, explain, state)
+
+    def _general(self, request: dict | CheckRequest, explain: bool = False,
+                 state: Installed | None = None) -> Decision:
+        """Any request, from scratch. The envelope is checked inline by counting keys and
+        exact type tests; anything off goes to the general validation path, which names
+        the problem (the fast path never guesses)."""
         if state is None:
             state = self._state
         if type(request) is not dict:
@@ -209,9 +225,9 @@ class Engine:
         if entities is not None:  # stored attributes from the set's entity data
             found = entities.attach(ptype, pid, P, rtype, rid, R)
             if type(found) is str:
-                return self._plain(state.ps, found, EMPTY)
+                return plain(state.ps, found, EMPTY)
             P, R = found
-        decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
+        decision = decide(state, self._failed, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
         if R is not None:
             limiter = limiters[rtype].get(action)
             if limiter is not None:  # step 8, inline: it runs on every limited request
@@ -220,7 +236,7 @@ class Engine:
                     if buckets:
                         verdict = self.rate_store.acquire(buckets, self.clock(), dry is True)
                         if verdict is not PASSED:
-                            return rate_limited(state.ps, decision, verdict)
+                            return rate_limited(decision, verdict)
                 except Exception as exc:
                     return self._rate_failed(state.ps, decision, exc)
         return decision
@@ -263,13 +279,13 @@ class Engine:
             if state.entities is not None:
                 found = state.entities.attach(ptype, pid, P, rtype, rid, R)
                 if type(found) is str:
-                    out.extend(self._plain(ps, found, EMPTY) for _ in actions)
+                    out.extend(plain(ps, found, EMPTY) for _ in actions)
                     continue
                 P, R = found
             limiters = ps.limiters.get(rtype, {})
             for action in actions:
-                decision = self._decide(state, pid, P, rtype, rid, R, C, ptype, action, wf,
-                                        False)
+                decision = decide(state, self._failed, pid, P, rtype, rid, R, C, ptype, action,
+                                  wf, False)
                 limiter = limiters.get(action)
                 if limiter is not None:
                     decision = self._limit(ps, limiter, decision, pid, P, rid, R, C, ptype,
@@ -286,78 +302,31 @@ class Engine:
             if buckets:
                 verdict = self.rate_store.acquire(buckets, self.clock(), dry_run)
                 if verdict is not PASSED:
-                    return rate_limited(ps, decision, verdict)
+                    return rate_limited(decision, verdict)
         except Exception as exc:
             return self._rate_failed(ps, decision, exc)
         return decision
+
+    def _fast_limit(self, decision: Decision, buckets: list) -> Decision:
+        """Step 8 for a fast path, which has computed the buckets: it never raises, so the
+        engine cannot fall back to the general path and take the tokens twice."""
+        try:
+            verdict = self.rate_store.acquire(buckets, self.clock(), False)
+            return decision if verdict is PASSED else rate_limited(decision, verdict)
+        except Exception as exc:
+            return self._rate_failed(self._state.ps, decision, exc)
 
     def _rate_failed(self, ps: PolicySet, decision: Decision, exc: Exception) -> Decision:
         """The store could not answer (the configured failure mode), or a limiter failed."""
         if not isinstance(exc, StoreUnavailable):
             return self._failed(ps, exc)
-        return decision if self.rate_failure == "open" else store_unavailable(ps, decision)
+        return decision if self.rate_failure == "open" else store_unavailable(decision)
 
     # ---- the general validation path (batches, coverage; explained when it refuses) ----
 
     @staticmethod
     def _problem(state: Installed, request) -> str:
         return explain_request(state.ps.schema, request, state.max_bytes)
-
-    # ---- deciding ------------------------------------------------------------------
-
-    def _decide(self, state: Installed, pid, P, rtype, rid, R, C, ptype, action, wf,
-                explain) -> Decision:
-        """Inventory, the generated decider, writes and the memo of identical decisions."""
-        ps, role_names, role_attrs, allow_caches, deny_cache = state.deciding
-        try:
-            roles = P.get("roles")
-            if role_attrs:
-                roles = role_names_in(P, roles, role_attrs)
-            warnings = EMPTY if not roles or role_names.issuperset(roles) else \
-                unknown_roles(roles, role_names)
-            if R is None:
-                return self._plain(ps, "unknown_resource", warnings)
-            fn = ps.deciders[rtype].get(action)
-            if fn is None:
-                return self._plain(ps, "unknown_action", warnings)
-            if explain:
-                return explained(ps, state.bits[rtype],
-                                       (pid, P, rtype, rid, R, C, ptype, action), wf, warnings)
-            outcome = fn(pid, P, rid, R, C, ptype)
-            if type(outcome) is int:
-                if wf:
-                    refused = refused_writes(ps, state.bits[rtype],
-                                             (pid, P, rtype, rid, R, C, ptype, action), wf)
-                    if refused:
-                        return make_decision(False, FrozenList(refused), EMPTY, 0.0, ps.version,
-                                             warnings)
-                if warnings:
-                    return self._allowed(ps, rtype, outcome, warnings)
-                cache = allow_caches[rtype]  # the int names a rule of this type only
-                found = cache.get(outcome)
-                if found is None:
-                    found = self._allowed(ps, rtype, outcome, EMPTY)
-                    if len(cache) < _CACHE_MAX:
-                        cache[outcome] = found
-                return found
-            if warnings:
-                return make_decision(False, FrozenList(outcome or ("default_deny",)), EMPTY, 0.0,
-                                     ps.version, warnings)
-            found = deny_cache.get(outcome)
-            if found is None:
-                found = make_decision(False, FrozenList(outcome or ("default_deny",)), EMPTY,
-                                      0.0, ps.version)
-                if len(deny_cache) < _CACHE_MAX:
-                    deny_cache[outcome] = found
-            return found
-        except Exception as exc:  # fail closed: never allow on an unexpected failure
-            return self._failed(ps, exc)
-
-    @staticmethod
-    def _allowed(ps: PolicySet, rtype: str, outcome: int, warnings) -> Decision:
-        visible = ps.fields_of(rtype, outcome >> ALLOW_BITS)
-        return make_decision(True, FrozenList((ps.allow_rule(rtype, outcome).name,)),
-                             FrozenList(visible), 0.0, ps.version, warnings)
 
     def rules_held(self, request: dict) -> list[str]:
         """The full name of every rule, limits included, whose condition holds for the
@@ -377,10 +346,6 @@ class Engine:
                 return []
             P, R = found
         return [rule.name for rule in state.ps.held((pid, P, rtype, rid, R, C, ptype, action))]
-
-    @staticmethod
-    def _plain(ps: PolicySet, reason: str, warnings) -> Decision:
-        return make_decision(False, FrozenList((reason,)), EMPTY, 0.0, ps.version, warnings)
 
     def _failed(self, ps: PolicySet, exc: Exception) -> Decision:
         where = ps.location_of(exc)

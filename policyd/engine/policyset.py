@@ -9,9 +9,11 @@ planner reads the checker's IR (`plans`: partial evaluation needs conditions as 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from ..language.codegen import ALLOW_BITS, Generated
+from ..language.allows import ALLOW_BITS
+from ..language.codegen import Generated
 from ..language.diagnostics import Diagnostic
 from ..language.planning import PlanProgram
 from ..language.schema import RuleInfo, Schema
@@ -50,6 +52,15 @@ class PolicySet:
     snapshot: Snapshot | None = field(default=None, repr=False, compare=False)
     namespace: dict = field(default_factory=dict, repr=False, compare=False)
     visible_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    fast: Callable | None = field(default=None, repr=False, compare=False)  # fastpath.py
+
+    def memo(self) -> tuple[dict, dict]:
+        """(deny cache, {resource type: allow cache}) of memoised decisions: the generated
+        module's own dicts, so its fast paths read what the general path wrote."""
+        ns = self.namespace
+        deny = ns.get("DC", {})
+        allow = {r: ns.get(f"AC_{t}", {}) for t, r in enumerate(self.schema.resources)}
+        return deny, allow
 
     @functools.cached_property
     def conditions(self) -> dict:

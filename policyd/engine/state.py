@@ -30,6 +30,7 @@ class Installed:
     role_attrs: tuple[str, ...]  # principal attributes besides `roles` that hold roles
     hot: tuple  # what the hot path reads, as one tuple: one unpack beats many loads
     deciding: tuple  # likewise for the step after validation
+    fast: Callable | None  # the generated fast path, bound to an engine (fastpath.py)
 
     @classmethod
     def of(cls, ps: PolicySet, log_attributes: bool = False) -> Installed:
@@ -39,8 +40,7 @@ class Installed:
         entities = ps.entities if any(s.stored for s in (*schema.principals.values(),
                                                          *schema.resources.values())) else None
         short = ps.max_string_bytes // 4
-        allow_caches: dict = {r: {} for r in schema.resources}
-        deny_cache: dict = {}
+        deny_cache, allow_caches = ps.memo()
         return cls(
             ps=ps,
             principals=principals,
@@ -58,4 +58,5 @@ class Installed:
             hot=(principals, resources, ps.validators.get("context"), short, entities,
                  ps.limiters),
             deciding=(ps, schema.roles, ps.role_attrs, allow_caches, deny_cache),
+            fast=None,
         )

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .allows import SPECIALIZE_MAX, AllowCode
 from .checked import ActionName, CheckedRule, CheckedSet, Const, Op, Read
 from .codewriter import CodeWriter, safe_comment
+from .fastpath import FastPathCode
 from .ruleindex import INDEX_MIN, plan_index
 from .schema import STRING, EntitySchema
 from .validators import ValidatorCode
 
 ARGS = "pid, P, rid, R, C, pt"
 KEY_SHORT = 64  # bucket key strings longer than this are kept as a 16-byte digest
-ALLOW_BITS = 20  # a decider's allow outcome: visible mask << ALLOW_BITS | index of the rule
 _INFIX = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
           "add": "+", "sub": "-", "mul": "*"}
 _ARITH = ("add", "sub", "mul")
@@ -40,9 +41,10 @@ class Generated:
     conditions: dict[str, str]  # full rule name -> per-rule condition function
     explain_source: str  # the per-rule condition functions: compiled on first use (explain)
     explain_linemap: dict[int, tuple[str, int]]
+    fast: str = ""  # the fast paths' entry (fastpath.py), "" when no pair of types has one
 
 
-class _Gen(ValidatorCode):
+class _Gen(ValidatorCode, AllowCode, FastPathCode):
     def __init__(self, cs: CheckedSet, name: str, max_string_bytes: int):
         self.cs, self.name = cs, name
         self.max_bytes = max_string_bytes
@@ -161,7 +163,8 @@ class _Gen(ValidatorCode):
                        "allow and the visible fields (int), else None")
         self.w.line(f"def {fn}({ARGS}):")
         with self.w.indent():
-            self.w.line("d = None")
+            if len(plain) > 1 or groups:
+                self.w.line("d = None")
             plan = self.shared_conditions(res, action, [r for _, r in plain], allows)
             for i, (pos, r) in enumerate(plain):
                 held = (pos, r.name) if groups else r.name  # indexed: sorted back at the end
@@ -173,7 +176,9 @@ class _Gen(ValidatorCode):
                             self.shared[text] = plan[text]  # usable from here on
                     self.w.line(f"if {self.cond(r, action)}:")
                     with self.w.indent():
-                        if i == 0:
+                        if len(plain) == 1 and not groups:  # the only deny: it is the outcome
+                            self.w.line(f"return ({held!r},)")
+                        elif i == 0:
                             self.w.line(f"d = [{held!r}]")
                         else:  # a list: appending to a tuple is quadratic in the denies held
                             self.w.line(f"if d is None: d = [{held!r}]")
@@ -187,7 +192,7 @@ class _Gen(ValidatorCode):
                         self.w.line("else: d.append(x[:2])")
             if groups:
                 self.w.line("if d is not None: return _rt.in_order(d)")
-            else:
+            elif len(plain) > 1:
                 self.w.line("if d is not None: return tuple(d)")
             # past this point every deny condition is false: an allow that repeats one, or an
             # earlier allow, can never be the first to hold (dead branches are left out)
@@ -198,22 +203,12 @@ class _Gen(ValidatorCode):
                 if text not in known:
                     known.add(text)
                     live.append(r)
-            # the first allow that holds: flat `if ...: break` in one loop, since an elif chain
-            # nests in CPython's AST and thousands of rules would exhaust its compiler
-            if live:
-                self.w.line("while True:")
-                with self.w.indent():
-                    for r in live:
-                        with self.w.origin(r.file, r.line):
-                            self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
-                            self.w.line(f"if {self.cond(r, action)}: a = {allow_index[r.name]}; "
-                                        "break")
-                    self.w.line("return None")
+            false = {self.cond(r, action) for r in denies}
+            shows = [r for r in rules if r.effect == "show"]
+            if live and len(live) * max(1, len(shows)) <= SPECIALIZE_MAX:
+                self.allows_specialized(res, action, live, allow_index, false)
             else:
-                self.w.line("return None")
-            if live:
-                self.visible_mask(res, action, {self.cond(r, action) for r in denies})
-                self.w.line(f"return m << {ALLOW_BITS} | a")
+                self.allows_looped(res, action, live, allow_index, false)
             self.shared = {}
         self.w.line()
 
@@ -264,27 +259,6 @@ class _Gen(ValidatorCode):
         if isinstance(rule.cond, Op) and rule.cond.op == "not":
             out.insert(0, self.expr(rule.cond.args[0], action))
         return out
-
-    def visible_mask(self, res: EntitySchema, action: str | None, false=frozenset()) -> None:
-        """`m`: bit i set when field i of ("id", *attributes) is visible; id always is.
-        Conditions in `false` are known not to hold here; their rules are left out."""
-        fields = ("id",) + res.fields
-        shows = [r for r in self.cs.rules.get(res.name, ()) if r.effect == "show"]
-        if not shows:
-            self.w.line(f"m = {(1 << len(fields)) - 1}  # no show rule: every field")
-            return
-        self.w.line("m = 1")
-        seen: set[tuple[str, int]] = set()
-        for r in shows:
-            bits = sum(1 << fields.index(f) for f in r.fields)
-            text = self.cond(r, action)
-            if text in false or (text, bits) in seen:
-                continue
-            seen.add((text, bits))
-            with self.w.origin(r.file, r.line):
-                # the mask only grows: a rule whose fields are all visible already is skipped
-                skip = f"m & {bits} != {bits} and " if r.cond is not None else ""
-                self.w.line(f"if {skip}{self.cond(r, action)}: m |= {bits}  # {r.name}")
 
     def limiter(self, fn: str, res: EntitySchema, action: str, limits: list) -> None:
         """The buckets a request takes a token from: ((rule, *key values), interval, burst)
@@ -367,6 +341,7 @@ class _Gen(ValidatorCode):
                 conditions[rule.name] = f"c_{t}_{k}"
                 self.condition(f"c_{t}_{k}", rule)
             self.w.line()
+        fast = self.fast_paths(deciders, limiters)
         header = [
             f"# policyd: generated code for {safe_comment(self.name)} ({self.cs.version})",
             "# Policy values are written with repr(); names are generated, never policy text.",
@@ -379,7 +354,7 @@ class _Gen(ValidatorCode):
             self.explain.source()
         explain_linemap = {line + 1: where for line, where in self.explain.linemap.items()}
         return Generated(source, linemap, validators, deciders, limiters, visibility, writable,
-                         conditions, explain, explain_linemap)
+                         conditions, explain, explain_linemap, fast)
 
 
 def generate(cs: CheckedSet, name: str, max_string_bytes: int = 4096) -> Generated:

@@ -14,6 +14,21 @@ class ValidatorCode:
         """Exact types, every required attribute, nothing undeclared. Failures raise and the
         engine explains them; the success path is one combined test per kind of value.
         `attrs` defaults to what a request sends (stored attributes come from data)."""
+        self.w.comment(f"{schema.kind} {schema.name}: exact attribute types, nothing undeclared")
+        with self.w.origin(schema.file, schema.line):
+            self.w.line(f"def {fn}(a, {self._arg}):")
+            with self.w.indent():
+                self.validator_body(schema, attrs, all_optional)
+                self.w.line("return o")
+        self.w.line()
+
+    def validator_body(self, schema: EntitySchema, attrs=None, all_optional=False,
+                       src: str = "a", dst: str = "o", roles: frozenset = frozenset(),
+                       undecided: str = "") -> None:
+        """The checks of a validator on the dict `src`, leaving the validated attributes in
+        `dst`: the body of a validator, and inlined in a fast path (fastpath.py), where the
+        set attributes named in `roles` must hold declared role names only (else the
+        statement `undecided`)."""
         attrs = schema.sent if attrs is None else attrs
         supplies_time = schema.kind == "context" and any(
             a.name == "time" and a.type == TIME for a in attrs)
@@ -21,29 +36,38 @@ class ValidatorCode:
         optional = [a for a in attrs if all_optional or a.optional
                     or (supplies_time and a.name == "time")]
         required = [a for a in attrs if a not in optional]
-        count = " + ".join([str(len(required))] + [f"({a.name!r} in a)" for a in optional])
-        self.w.comment(f"{schema.kind} {schema.name}: exact attribute types, nothing undeclared")
-        with self.w.origin(schema.file, schema.line):
-            self.w.line(f"def {fn}(a, {self._arg}):")
-            with self.w.indent():
-                self.w.line(f"if type(a) is not dict or len(a) != {count}: raise _rt.Invalid")
-                scalars = [self._scalar_test(f"a[{a.name!r}]", a.type) for a in required
-                           if a.type in (STRING, BOOL, NUMBER)]
-                if scalars:
-                    self.w.line(f"if {' or '.join(scalars)}: raise _rt.Invalid")
-                # data validators own their input (fresh from JSON): pooled in place
-                self.w.line("o = dict(a)" if converts and not self.pooling else "o = a")
-                if supplies_time:
-                    self.w.line("if 'time' not in a: o['time'] = now()")
-                for spec in required:
-                    if spec.type not in (STRING, BOOL, NUMBER):
-                        self._value(self.w, f"a[{spec.name!r}]", f"o[{spec.name!r}]", spec.type)
-                for spec in optional:
-                    self.w.line(f"if {spec.name!r} in a:")
-                    with self.w.indent():
-                        self._value(self.w, f"a[{spec.name!r}]", f"o[{spec.name!r}]", spec.type)
-                self.w.line("return o")
-        self.w.line()
+        count = " + ".join([str(len(required))] + [f"({a.name!r} in {src})" for a in optional])
+        w = self.w
+        w.line(f"if type({src}) is not dict or len({src}) != {count}: raise _rt.Invalid")
+        scalars = [self._scalar_test(f"{src}[{a.name!r}]", a.type) for a in required
+                   if a.type in (STRING, BOOL, NUMBER)]
+        if scalars:
+            w.line(f"if {' or '.join(scalars)}: raise _rt.Invalid")
+        # data validators own their input (fresh from JSON): pooled in place
+        w.line(f"{dst} = dict({src})" if converts and not self.pooling else f"{dst} = {src}")
+        if supplies_time:
+            w.line(f"if 'time' not in {src}: {dst}['time'] = now()")
+        for spec in required:
+            if spec.type not in (STRING, BOOL, NUMBER):
+                self._attribute(w, src, dst, spec, roles, undecided)
+        for spec in optional:
+            w.line(f"if {spec.name!r} in {src}:")
+            with w.indent():
+                self._attribute(w, src, dst, spec, roles, undecided)
+
+    def _attribute(self, w: CodeWriter, src: str, dst: str, spec, roles: frozenset,
+                   undecided: str) -> None:
+        if spec.name in roles and is_set(spec.type):
+            # declared roles only (one issuperset), then exact types: a str subclass such
+            # as a StrEnum member is invalid on every path, equal or not
+            w.line(f"v = {src}[{spec.name!r}]")
+            w.line("if type(v) is not list and type(v) not in SEQUENCES or "
+                   f"not KR.issuperset(v): {undecided}")
+            w.line("for y in v:")
+            with w.indent():
+                w.line("if type(y) is not str: raise _rt.Invalid")
+        else:
+            self._value(w, f"{src}[{spec.name!r}]", f"{dst}[{spec.name!r}]", spec.type)
 
     def route_lines(self) -> list[str]:
         """The HTTP inventory, as comments: routes are matched by the engine, not here."""
@@ -95,13 +119,18 @@ class ValidatorCode:
                 f"_rt.too_long({v}, {self.max_bytes})"
         if t == BOOL:
             return f"type({v}) is not bool"
-        return f"not _rt.is_number({v})"
+        if "[" in v:
+            v, first = "n", f"(n := {v})"
+        else:
+            first = v
+        # _rt.is_number inline: int, or a float that is finite (inf - inf and NaN are NaN)
+        return f"(type({first}) is not int and (type({v}) is not float or {v} - {v} != 0.0))"
 
     def _value(self, w: CodeWriter, src: str, dst: str, t: str) -> None:
         """Lines that check `src` is a `t` and, for converted types, store it in `dst`."""
         if t in (STRING, BOOL, NUMBER):
             w.line(f"if {self._scalar_test(src, t)}: raise _rt.Invalid")
-            if dst != src and not dst.startswith("o["):
+            if "[" not in dst:
                 w.line(f"{dst} = {src}")
         elif t in (IP, TIME):
             w.line(f"{dst} = _rt.{t}({src})")
@@ -113,14 +142,13 @@ class ValidatorCode:
         else:
             w.line(f"v = {src}")
             w.line("if type(v) is not list and type(v) not in SEQUENCES: raise _rt.Invalid")
-            check = self._scalar_test("y", STRING) if t == "set<string>" else \
-                "not _rt.is_number(y)"
+            check = self._scalar_test("y", STRING if t == "set<string>" else NUMBER)
             w.line("for y in v:")
             with w.indent():
                 w.line(f"if {check}: raise _rt.Invalid")
             if self.pooling:
                 w.line(f"{dst} = S(v := tuple(v), v)")
-            elif not dst.startswith("o["):
+            elif "[" not in dst:
                 w.line(f"{dst} = v")
 
     def type_function(self, t: str) -> str:

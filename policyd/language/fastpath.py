@@ -1,0 +1,170 @@
+"""The generated fast path: one function that does the whole common decision (envelope,
+both validators, the roles test, the decider, the memo of identical decisions, the rate
+buckets) in one Python frame, the engine's `check` itself. A mixin of the code generator
+(codegen.py).
+
+It answers a request of exactly principal, action, resource (and context, where the set
+declares one), each entity with its `attrs`, of declared types with no stored attributes,
+whose principal holds only declared roles, for a decision the general path has already
+memoised. It hands anything else to the general path `G`, which decides it from scratch
+and explains what is wrong; an invalid value raises inside it, and is handed over too.
+Nothing before the rate store is asked has a side effect, so handing over never takes a
+token twice.
+"""
+
+from __future__ import annotations
+
+from .schema import EntitySchema, is_map, is_set, map_value
+
+FAST_COMMENT = """\
+# the fast path (language/fastpath.py), bound by the engine as its `check`: a request of
+# exactly principal, action, resource (and context, where declared), with attrs, of
+# declared types without stored attributes, whose principal holds only declared roles,
+# decided in one function: envelope, validators, decider, the memo of identical
+# decisions and the rate buckets. Anything else, or a decision not memoised yet, goes
+# to the general path G, which decides it from scratch (and fills the memo).
+DC = {}  # deny outcome -> Decision"""
+UNDECIDED = "return G(request, False)"  # in the entry: the general path decides
+INLINE_MAX = 8  # more types than this: dispatch by dict to per-type functions
+
+
+class FastPathCode:
+    undecided = UNDECIDED
+
+    def fast_paths(self, deciders: dict, limiters: dict) -> str:
+        """Write the fast path after the deciders; returns its name ("" when no type
+        qualifies: every request then takes the general path)."""
+        principals = [(i, p) for i, p in enumerate(self.cs.principals.values()) if not p.stored]
+        resources = [(t, r) for t, r in enumerate(self.cs.resources.values()) if not r.stored]
+        if not principals or not resources:
+            return ""
+        w = self.w
+        for line in FAST_COMMENT.splitlines():
+            w.line(line)
+        w.line(f"KR = _rt.fs({tuple(sorted(self.cs.roles))!r})  # every declared role")
+        for t, res in resources:
+            table = ", ".join(
+                f"{action!r}: ({deciders[(res.name, action)]}, "
+                f"{limiters.get((res.name, action), 'None')}, AC_{t})" for action in res.actions
+                if len(action.encode()) <= self.max_bytes)  # else invalid: the general path
+            w.line(f"AC_{t} = {{}}  # {res.name}: allow outcome -> Decision")
+            w.line(f"A_{t} = {{{table}}}  # {res.name}: action -> (decider, limiter, memo)")
+        by_dict = len(principals) > INLINE_MAX, len(resources) > INLINE_MAX
+        if by_dict[0]:
+            for i, p in principals:
+                self.fast_function(f"fp_{i}", i, p, "pa", "P", self.fast_principal)
+            w.line(f"FP = {{{', '.join(f'{p.name!r}: fp_{i}' for i, p in principals)}}}")
+        if by_dict[1]:
+            for t, r in resources:
+                self.fast_function(f"fr_{t}", t, r, "ra", "R", self.fast_resource)
+            w.line(f"FR = {{{', '.join(f'{r.name!r}: fr_{t}' for t, r in resources)}}}")
+        w.line()
+        self.fast_entry(principals, resources, by_dict)
+        return "fast"
+
+    def fast_entry(self, principals: list, resources: list, by_dict: tuple) -> None:
+        """`fast(now, L, G, request, explain=False)`, bound by the engine to its clock, its rate
+        step `L` and its general path `G`: the engine's `check` itself."""
+        w, q = self.w, self.max_bytes // 4
+        w.line("def fast(now, L, G, request, explain=False):")
+        with w.indent():
+            w.line("if explain: return G(request, True)")
+            w.line("try:")
+            with w.indent():
+                if self.cs.context is not None:
+                    w.line("c = request.get('context')")
+                    w.line("if len(request) != 3 + (c is not None): return G(request, False)")
+                else:
+                    w.line("if len(request) != 3: return G(request, False)")
+                w.line("p = request['principal']")
+                w.line("r = request['resource']")
+                w.line("action = request['action']")
+                w.line("if len(p) != 3 or len(r) != 3: return G(request, False)")
+                w.line("pid = p['id']")
+                w.line("rid = r['id']")
+                # the action is looked up among declared ones, each within max_string_bytes
+                w.line("if type(pid) is not str or type(rid) is not str or type(action) is not "
+                       f"str or not pid or not rid or len(pid) > {q} or len(rid) > {q}: "
+                       "return G(request, False)")
+                w.line("pt = p['type']")
+                w.line("pa = p['attrs']")
+                self.fast_dispatch("pt", "pa", "P", principals, by_dict[0], "FP",
+                                   self.fast_principal)
+                w.line("rt = r['type']")
+                w.line("ra = r['attrs']")
+                self.fast_dispatch("rt", "ra", "R", resources, by_dict[1], "FR",
+                                   self.fast_resource)
+                w.line("if x is None: return G(request, False)")
+                if self.cs.context is not None:
+                    w.line("C = v_c(c if c is not None else {}, now)")
+                else:
+                    w.line("C = C0")
+                w.line("o = x[0](pid, P, rid, R, C, pt)")
+                w.line("found = x[2].get(o) if type(o) is int else DC.get(o)")
+                w.line("if found is None: return G(request, False)  # not memoised yet")
+                w.line("if x[1] is None: return found")
+                w.line("b = x[1](pid, P, rid, R, C, pt)")
+            w.line("except _rt.RequestError:")
+            w.line("    raise  # the general path's own explanation of an invalid request")
+            w.line("except Exception:")
+            w.line("    return G(request, False)  # an invalid value, or anything unforeseen")
+            w.line("return L(found, b) if b else found  # L never raises: no second token")
+        if self.cs.context is None:
+            w.line("C0 = {}  # no context is declared: every decider reads this empty one")
+        w.line()
+
+    def fast_dispatch(self, name: str, src: str, dst: str, types: list, by_dict: bool,
+                      table: str, body) -> None:
+        """Validate `src` into `dst` by the entity's type, inline (an if chain) for a few
+        types, else through per-type functions; an undeclared type returns None."""
+        w = self.w
+        if by_dict:
+            w.line(f"f = {table}.get({name})")
+            w.line("if f is None: return G(request, False)")
+            w.line(f"{dst}, x = f({src}, action, now)" if dst == "R" else
+                   f"{dst} = f({src}, now)")
+            w.line(f"if {dst} is None: return G(request, False)")
+            return
+        for k, (t, schema) in enumerate(types):
+            w.line(f"{'if' if k == 0 else 'elif'} {name} == {schema.name!r}:")
+            with w.indent():
+                body(schema, t)
+        w.line("else: return G(request, False)")
+
+    def fast_function(self, fn: str, index: int, schema, src: str, dst: str, body) -> None:
+        """One type's part of the fast path, for a set with many types."""
+        w = self.w
+        w.line(f"def {fn}({src}, action, now):" if dst == "R" else f"def {fn}({src}, now):")
+        with w.indent():
+            self.undecided = "return None"  # and the entry, seeing None, asks the general path
+            body(schema, index)
+            self.undecided = UNDECIDED
+            w.line(f"return {dst}, x" if dst == "R" else f"return {dst}")
+        w.line()
+
+    def fast_principal(self, p: EntitySchema, i: int) -> None:
+        sets = frozenset(a for a in ("roles", *self.cs.role_attrs)
+                         if a in p.by_name and is_set(p.by_name[a].type))
+        self.validator_body(p, src="pa", dst="P", roles=sets, undecided=self.undecided)
+        self.fast_roles(p, sets)
+
+    def fast_resource(self, res: EntitySchema, t: int) -> None:
+        self.validator_body(res, src="ra", dst="R")
+        w = self.w
+        w.line(f"x = A_{t}.get(action)")
+
+    def fast_roles(self, p: EntitySchema, sets: frozenset) -> None:
+        """Role names in maps (workspace -> roles) are declared ones too; a role attribute
+        of any other kind leaves the principal type to the general path."""
+        w = self.w
+        for attr in self.cs.role_attrs:
+            spec = p.by_name.get(attr)
+            if spec is None or attr in sets:
+                continue
+            if not (is_map(spec.type) and is_set(map_value(spec.type))):
+                w.line(f"{self.undecided}  # role names in a value of another kind")
+                return
+            value = f"P.get({attr!r}, {{}})" if spec.optional else f"P[{attr!r}]"
+            w.line(f"for v in {value}.values():")
+            with w.indent():
+                w.line(f"if not KR.issuperset(v): {self.undecided}")
