@@ -22,8 +22,9 @@ GENERATED_NAME = re.compile(
     r"|fast|fp_\d+|fr_\d+|FP|FR|DC|KR|AC_\d+|A_\d+|C0)$")  # the fast path's
 LOCALS = {"_rt", "pid", "P", "rid", "R", "C", "pt", "act", "a", "now", "o", "v", "x", "y", "k", "s",
           "d", "m", "b", "S", "n",
-          "request", "p", "r", "action", "pa", "ra", "rt", "c", "f", "found", "explain", "L", "G"}
-METHODS = {"isdisjoint", "issuperset", "get", "append", "items"}
+          "request", "p", "r", "action", "pa", "ra", "rt", "c", "f", "found", "explain", "L", "G", "A", "e"}
+METHODS = {"isdisjoint", "issuperset", "get", "append", "items", "values",
+           "exhausted"}  # a rate verdict's
 
 
 def test_golden_generated_code_for_orders(monkeypatch):

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from policyd import Engine
 from policyd.cli import main
 from policyd.testing import Coverage, Runner, discover, load
 from policyd.testing.plan import Expectation
@@ -437,15 +438,21 @@ def test_fuzz_mutated_example_tests(edits):
 def test_a_fast_path_that_disagrees_with_explain_fails_the_test():
     suite = load(discover(SET)[0])
     runner = Runner(suite.policy_set)
-    real = runner.engine._check
 
-    def lying(request, explain=False):  # a decider bug the explained path does not share
-        decision = real(request, explain)
-        if not explain and decision.allowed:
-            return dataclasses.replace(decision, allowed=False, reasons=["default_deny"])
-        return decision
+    class Lying(Engine):  # a decider bug the explained path does not share
+        def _install(self, ps):
+            super()._install(ps)  # also when the runner gives it a new rate store
+            real = self.check
 
-    runner.engine.check = lying
+            def lying(request, explain=False):
+                decision = real(request, explain)
+                if not explain and decision.allowed:
+                    return dataclasses.replace(decision, allowed=False, reasons=["default_deny"])
+                return decision
+
+            self.check = lying
+
+    runner.engine = Lying(suite.policy_set, clock=runner.clock)
     result = runner.run_one(suite.tests[0])
     assert result.status == "failed"
     assert "engine error: the fast path decided denied by default_deny" in \

@@ -50,7 +50,7 @@ class Engine:
         if rate_failure not in ("open", "closed"):
             raise ValueError("rate_failure is 'open' or 'closed'")
         self.clock = clock
-        self.rate_store = rate_store if rate_store is not None else MemoryStore()
+        self._rate_store = rate_store if rate_store is not None else MemoryStore()
         self.rate_failure = rate_failure
         self.decision_sink = decision_sink
         self.log_attributes = log_attributes
@@ -69,6 +69,16 @@ class Engine:
         return cls(compile_path(path, data=tuple(data)), **options)
 
     @property
+    def rate_store(self) -> RateStore:
+        return self._rate_store
+
+    @rate_store.setter
+    def rate_store(self, store: RateStore) -> None:
+        """A new store (the test runner's, per test): the fast path is bound to it again."""
+        self._rate_store = store
+        self._install(self._state.ps)
+
+    @property
     def policy_set(self) -> PolicySet:
         return self._state.ps
 
@@ -85,7 +95,7 @@ class Engine:
         if self.fast_paths and ps.fast is not None:  # bound to this engine and this state
             general = functools.partial(self._general, state=state)
             state = dataclasses.replace(state, fast=functools.partial(
-                ps.fast, self.clock, self._fast_limit, general))
+                ps.fast, self.clock, self._fast_limit, general, self._rate_store.acquire))
         self._state = state  # one assignment: atomic
         if self.decision_sink is None:  # the bare decision, not even one more call
             self.check = self._check if state.fast is None else state.fast
@@ -307,14 +317,12 @@ class Engine:
             return self._rate_failed(ps, decision, exc)
         return decision
 
-    def _fast_limit(self, decision: Decision, buckets: list) -> Decision:
-        """Step 8 for a fast path, which has computed the buckets: it never raises, so the
-        engine cannot fall back to the general path and take the tokens twice."""
-        try:
-            verdict = self.rate_store.acquire(buckets, self.clock(), False)
-            return decision if verdict is PASSED else rate_limited(decision, verdict)
-        except Exception as exc:
-            return self._rate_failed(self._state.ps, decision, exc)
+    def _fast_limit(self, decision: Decision, verdict) -> Decision:
+        """The fast path's step 8 when the store refused (a verdict with exhausted buckets)
+        or failed (the exception): it never raises."""
+        if isinstance(verdict, Exception):
+            return self._rate_failed(self._state.ps, decision, verdict)
+        return rate_limited(decision, verdict)
 
     def _rate_failed(self, ps: PolicySet, decision: Decision, exc: Exception) -> Decision:
         """The store could not answer (the configured failure mode), or a limiter failed."""

@@ -265,15 +265,21 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
         for every limit rule on the action whose condition holds."""
         self.w.comment(f"{res.name}.{action}: the rate buckets that apply")
         self.w.line(f"def {fn}({ARGS}):")
+        lead = 0  # the leading unconditional limits: a list literal, in source order
+        while lead < len(limits) and limits[lead].cond is None:
+            lead += 1
         with self.w.indent():
-            self.w.line("b = []")
-            for r in limits:
+            self.w.line("b = [" if lead else "b = []")
+            for i, r in enumerate(limits):
                 lim = r.limit
                 keys = ", ".join(self._key(k, action) for k in lim.keys)
                 spec = f"(({r.name!r}, {keys}), {lim.period / lim.count!r}, {lim.burst!r})"
-                with self.w.origin(r.file, r.line):
+                with self.w.origin(r.file, r.line), self.w.indent(i < lead):
                     self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
-                    self.w.line(f"if {self.cond(r, action)}: b.append({spec})")
+                    self.w.line(f"{spec}," if i < lead else
+                                f"if {self.cond(r, action)}: b.append({spec})")
+                if i == lead - 1:
+                    self.w.line("]")
             self.w.line("return b")
         self.w.line()
 

@@ -27,12 +27,12 @@ class CodeWriter:
         self.line("# " + safe_comment(text))
 
     @contextmanager
-    def indent(self):
-        self._indent += 1
+    def indent(self, levels: int = 1):
+        self._indent += levels
         try:
             yield
         finally:
-            self._indent -= 1
+            self._indent -= levels
 
     @contextmanager
     def origin(self, file: str, line: int):

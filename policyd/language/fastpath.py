@@ -63,10 +63,11 @@ class FastPathCode:
         return "fast"
 
     def fast_entry(self, principals: list, resources: list, by_dict: tuple) -> None:
-        """`fast(now, L, G, request, explain=False)`, bound by the engine to its clock, its rate
-        step `L` and its general path `G`: the engine's `check` itself."""
+        """`fast(now, L, G, A, request, explain=False)`, bound by the engine to its clock,
+        its refused-rate step `L`, its general path `G` and its rate store's `acquire` `A`:
+        the engine's `check` itself."""
         w, q = self.w, self.max_bytes // 4
-        w.line("def fast(now, L, G, request, explain=False):")
+        w.line("def fast(now, L, G, A, request, explain=False):")
         with w.indent():
             w.line("if explain: return G(request, True)")
             w.line("try:")
@@ -108,7 +109,12 @@ class FastPathCode:
             w.line("    raise  # the general path's own explanation of an invalid request")
             w.line("except Exception:")
             w.line("    return G(request, False)  # an invalid value, or anything unforeseen")
-            w.line("return L(found, b) if b else found  # L never raises: no second token")
+            w.line("if not b: return found")
+            w.line("try:  # step 8, once: from here on nothing is handed to the general path")
+            w.line("    v = A(b, now(), False)")
+            w.line("except Exception as e:")
+            w.line("    return L(found, e)  # the store's failure mode")
+            w.line("return L(found, v) if v.exhausted else found")
         if self.cs.context is None:
             w.line("C0 = {}  # no context is declared: every decider reads this empty one")
         w.line()
