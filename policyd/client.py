@@ -80,8 +80,7 @@ def batch_message(principal, items, context, dry_run, request_id,
                                principal_token=principal_token)
     if principal is not None:
         msg.principal.CopyFrom(wire.entity(principal))
-    if context is not None:
-        msg.context.CopyFrom(wire.struct(context))
+    wire.with_context(msg, context)
     for item in items:
         msg.items.add(resource=wire.entity(item["resource"]), actions=item["actions"],
                       write_fields=item.get("write_fields", []))

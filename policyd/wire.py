@@ -7,11 +7,13 @@ does, so values are read by their oneof kind. Numbers arrive as doubles.
 
 from __future__ import annotations
 
+import json
+
 from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError
 
 from ._proto.policyd.v1 import policyd_pb2 as pb
-from .engine.models import Decision, FrozenList, make_decision
+from .engine.models import Decision, FrozenList, RequestError, make_decision
 from .engine.plan import Plan, from_json
 
 SERVICE = "policyd.v1.DecisionService"
@@ -74,19 +76,48 @@ def struct_dict(s: struct_pb2.Struct) -> dict:
     return out
 
 
-def entity_dict(e: pb.Entity) -> dict:
-    return {"type": e.type, "id": e.id, "attrs": struct_dict(e.attrs)}
+def json_object(data: bytes, where: str) -> dict:
+    """The compact encoding: one JSON object. Anything else is the caller's bad request."""
+    try:
+        value = _loads(data)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise RequestError(f"{where}: not JSON ({exc})") from None
+    if type(value) is not dict:
+        raise RequestError(f"{where}: must be a JSON object, found {type(value).__name__}")
+    return value
+
+
+def attrs_dict(e: pb.Entity, where: str) -> dict:
+    if e.attrs_json:
+        if e.HasField("attrs"):
+            raise RequestError(f"{where}: send attrs or attrs_json, not both")
+        return json_object(e.attrs_json, f"{where}.attrs_json")
+    return struct_dict(e.attrs)
+
+
+def entity_dict(e: pb.Entity, where: str = "entity") -> dict:
+    return {"type": e.type, "id": e.id, "attrs": attrs_dict(e, where)}
+
+
+def context_dict(msg) -> dict | None:
+    """A request's context, from `context` or `context_json` (not both); None if neither."""
+    if msg.context_json:
+        if msg.HasField("context"):
+            raise RequestError("send context or context_json, not both")
+        return json_object(msg.context_json, "context_json")
+    return struct_dict(msg.context) if msg.HasField("context") else None
 
 
 def request_dict(msg: pb.CheckRequest) -> dict:
-    """The engine's request dict; unset principal or resource stay absent (and are refused)."""
+    """The engine's request dict; unset principal or resource stay absent (and are refused).
+    Raises RequestError for attributes that do not decode."""
     req: dict = {"action": msg.action}
     if msg.HasField("principal"):
-        req["principal"] = entity_dict(msg.principal)
+        req["principal"] = entity_dict(msg.principal, "principal")
     if msg.HasField("resource"):
-        req["resource"] = entity_dict(msg.resource)
-    if msg.HasField("context"):
-        req["context"] = struct_dict(msg.context)
+        req["resource"] = entity_dict(msg.resource, "resource")
+    if msg.context_json or msg.HasField("context"):
+        req["context"] = context_dict(msg)
     if msg.write_fields:
         req["write_fields"] = list(msg.write_fields)
     if msg.dry_run:
@@ -97,15 +128,40 @@ def request_dict(msg: pb.CheckRequest) -> dict:
 def batch_parts(msg: pb.CheckBatchRequest) -> tuple[dict, list[dict], dict | None]:
     """(principal, items, context) for Engine.check_batch; an unset principal is empty,
     and refused by validation like any missing attribute."""
-    principal = entity_dict(msg.principal) if msg.HasField("principal") else {}
-    context = struct_dict(msg.context) if msg.HasField("context") else None
-    items = [{"resource": entity_dict(item.resource) if item.HasField("resource") else {},
+    principal = entity_dict(msg.principal, "principal") if msg.HasField("principal") else {}
+    context = context_dict(msg)
+    items = [{"resource": entity_dict(item.resource, f"items[{i}].resource")
+              if item.HasField("resource") else {},
               "actions": list(item.actions), "write_fields": list(item.write_fields)}
-             for item in msg.items]
+             for i, item in enumerate(msg.items)]
     return principal, items, context
 
 
 # ---- Python -> messages ---------------------------------------------------------------
+
+
+_WIRE = "_wire"  # a Decision's serialized CheckResponse without its decision_id
+_DECISION_ID = b"\x32"  # CheckResponse.decision_id: field 6, length-delimited
+
+
+def response_bytes(d: Decision, decision_id: str) -> bytes:
+    """The serialized CheckResponse. A memoised Decision is the same object decision after
+    decision, so its fields are serialized once and kept on it (outside its dataclass
+    fields: equality and to_dict do not see it); protobuf reads concatenated fields as
+    one message, so the decision_id is appended."""
+    prefix = d.__dict__.get(_WIRE)
+    if prefix is None:
+        prefix = d.__dict__[_WIRE] = response(d, "").SerializeToString()
+    raw = decision_id.encode()
+    n = len(raw)
+    if n < 128:
+        return b"".join((prefix, _DECISION_ID, n.to_bytes(1, "little"), raw))
+    return prefix + pb.CheckResponse(decision_id=decision_id).SerializeToString()
+
+
+def serialized(message) -> bytes:
+    """A response serializer that passes bytes made by response_bytes through."""
+    return message if type(message) is bytes else message.SerializeToString()
 
 
 def response(d: Decision, decision_id: str) -> pb.CheckResponse:
@@ -135,21 +191,63 @@ def struct(values: dict | None) -> struct_pb2.Struct:
     return s
 
 
-def entity(e: dict) -> pb.Entity:
-    return pb.Entity(type=e.get("type", ""), id=e.get("id", ""), attrs=struct(e.get("attrs")))
+def _json_default(value):
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    raise TypeError(f"{type(value).__name__} is not an attribute value")
 
 
-def check_request(req: dict, request_id: str = "",
-                  principal_token: str = "") -> pb.CheckRequest:
+_dumps = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+_scan = json.JSONDecoder().scan_once  # the C scanner itself: json.loads costs twice as much
+_SPACE = " \t\n\r"
+
+
+def _loads(data: bytes):
+    text = data.decode()
+    if text[:1] in _SPACE:  # leading whitespace (or nothing): the scanner does not skip it
+        return json.loads(text)
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration as exc:
+        raise ValueError(f"no JSON value at character {exc.value}") from None
+    if end != len(text) and text[end:].strip(_SPACE):
+        raise ValueError(f"extra data at character {end}")
+    return value
+
+
+def json_bytes(values: dict) -> bytes:
+    """Attributes in the compact encoding (sets as sorted lists, like Struct's)."""
+    return _dumps(values).encode()
+
+
+def entity(e: dict, compact: bool = True) -> pb.Entity:
+    """An Entity message: attributes as attrs_json (compact) or as a Struct."""
+    attrs = e.get("attrs")
+    if compact:
+        return pb.Entity(type=e.get("type", ""), id=e.get("id", ""),
+                         attrs_json=json_bytes(attrs) if attrs else b"")
+    return pb.Entity(type=e.get("type", ""), id=e.get("id", ""), attrs=struct(attrs))
+
+
+def with_context(msg, context: dict | None, compact: bool = True) -> None:
+    """Set a request message's context (None: leave it unset)."""
+    if context is not None:
+        if compact and context:
+            msg.context_json = json_bytes(context)
+        else:
+            msg.context.CopyFrom(struct(context))
+
+
+def check_request(req: dict, request_id: str = "", principal_token: str = "",
+                  compact: bool = True) -> pb.CheckRequest:
     msg = pb.CheckRequest(action=req.get("action", ""), write_fields=req.get("write_fields") or [],
                           dry_run=bool(req.get("dry_run", False)), request_id=request_id,
                           principal_token=principal_token)
     if "principal" in req:
-        msg.principal.CopyFrom(entity(req["principal"]))
+        msg.principal.CopyFrom(entity(req["principal"], compact))
     if "resource" in req:
-        msg.resource.CopyFrom(entity(req["resource"]))
-    if "context" in req:
-        msg.context.CopyFrom(struct(req["context"]))
+        msg.resource.CopyFrom(entity(req["resource"], compact))
+    with_context(msg, req.get("context"), compact)
     return msg
 
 
@@ -165,16 +263,18 @@ def plan_request_dict(msg: pb.PlanRequest) -> dict:
     """Engine.plan's request: the resource's id only when given, its attrs only if any."""
     req: dict = {"action": msg.action}
     if msg.HasField("principal"):
-        req["principal"] = entity_dict(msg.principal)
+        req["principal"] = entity_dict(msg.principal, "principal")
     if msg.HasField("resource"):
         r = msg.resource
         req["resource"] = {"type": r.type}
         if r.id:
             req["resource"]["id"] = r.id
-        if r.attrs.fields:
-            req["resource"]["attrs"] = struct_dict(r.attrs)
-    if msg.HasField("context"):
-        req["context"] = struct_dict(msg.context)
+        attrs = attrs_dict(r, "resource")
+        if attrs:
+            req["resource"]["attrs"] = attrs
+    context = context_dict(msg)
+    if context is not None:
+        req["context"] = context
     return req
 
 
@@ -224,14 +324,13 @@ def plan_response(plan, decision_id: str) -> pb.PlanResponse:
     return out
 
 
-def plan_message(req: dict, request_id: str = "") -> pb.PlanRequest:
+def plan_message(req: dict, request_id: str = "", compact: bool = True) -> pb.PlanRequest:
     msg = pb.PlanRequest(action=req.get("action", ""), request_id=request_id)
     if "principal" in req:
-        msg.principal.CopyFrom(entity(req["principal"]))
+        msg.principal.CopyFrom(entity(req["principal"], compact))
     if "resource" in req:
-        msg.resource.CopyFrom(entity(req["resource"]))
-    if "context" in req:
-        msg.context.CopyFrom(struct(req["context"]))
+        msg.resource.CopyFrom(entity(req["resource"], compact))
+    with_context(msg, req.get("context"), compact)
     return msg
 
 

@@ -75,9 +75,10 @@ class DecisionServicer:
                                       time.perf_counter() - t0)
             if self.shadow is not None:
                 self.shadow.compare(request, decision, decision_id)
-            out = wire.response(decision, decision_id)
-            if msg.explain:  # off the hot path: only when asked
-                out.explanation = json.dumps(self.engine.explain(request)["rules"])
+            if not msg.explain:
+                return wire.response_bytes(decision, decision_id)
+            out = wire.response(decision, decision_id)  # explained: off the hot path
+            out.explanation = json.dumps(self.engine.explain(request)["rules"])
             return out
         except RequestError as exc:
             problem = str(exc)
@@ -191,7 +192,7 @@ def decision_service(engine: Engine, metrics: Metrics | None = None,
     return Service(wire.SERVICE, {
         "Check": grpc.unary_unary_rpc_method_handler(
             servicer.check, request_deserializer=wire.safe_parser(pb.CheckRequest),
-            response_serializer=pb.CheckResponse.SerializeToString),
+            response_serializer=wire.serialized),
         "CheckBatch": grpc.unary_unary_rpc_method_handler(
             servicer.check_batch, request_deserializer=wire.safe_parser(pb.CheckBatchRequest),
             response_serializer=pb.CheckBatchResponse.SerializeToString),

@@ -9,17 +9,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Entity(_message.Message):
-    __slots__ = ("type", "id", "attrs")
+    __slots__ = ("type", "id", "attrs", "attrs_json")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     ATTRS_FIELD_NUMBER: _ClassVar[int]
+    ATTRS_JSON_FIELD_NUMBER: _ClassVar[int]
     type: str
     id: str
     attrs: _struct_pb2.Struct
-    def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    attrs_json: bytes
+    def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., attrs_json: _Optional[bytes] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
-    __slots__ = ("principal", "action", "resource", "context", "write_fields", "dry_run", "request_id", "principal_token", "explain")
+    __slots__ = ("principal", "action", "resource", "context", "write_fields", "dry_run", "request_id", "principal_token", "explain", "context_json")
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +31,7 @@ class CheckRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_TOKEN_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_JSON_FIELD_NUMBER: _ClassVar[int]
     principal: Entity
     action: str
     resource: Entity
@@ -38,7 +41,8 @@ class CheckRequest(_message.Message):
     request_id: str
     principal_token: str
     explain: bool
-    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., write_fields: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., principal_token: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
+    context_json: bytes
+    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., write_fields: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., principal_token: _Optional[str] = ..., explain: _Optional[bool] = ..., context_json: _Optional[bytes] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
     __slots__ = ("allowed", "reasons", "visible_fields", "retry_after", "policy_version", "decision_id", "warnings", "explanation")
@@ -71,20 +75,22 @@ class BatchItem(_message.Message):
     def __init__(self, resource: _Optional[_Union[Entity, _Mapping]] = ..., actions: _Optional[_Iterable[str]] = ..., write_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CheckBatchRequest(_message.Message):
-    __slots__ = ("principal", "items", "context", "dry_run", "request_id", "principal_token")
+    __slots__ = ("principal", "items", "context", "dry_run", "request_id", "principal_token", "context_json")
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_JSON_FIELD_NUMBER: _ClassVar[int]
     principal: Entity
     items: _containers.RepeatedCompositeFieldContainer[BatchItem]
     context: _struct_pb2.Struct
     dry_run: bool
     request_id: str
     principal_token: str
-    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., items: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., principal_token: _Optional[str] = ...) -> None: ...
+    context_json: bytes
+    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., items: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., principal_token: _Optional[str] = ..., context_json: _Optional[bytes] = ...) -> None: ...
 
 class CheckBatchResponse(_message.Message):
     __slots__ = ("results",)
@@ -93,18 +99,20 @@ class CheckBatchResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[CheckResponse, _Mapping]]] = ...) -> None: ...
 
 class PlanRequest(_message.Message):
-    __slots__ = ("principal", "action", "resource", "context", "request_id")
+    __slots__ = ("principal", "action", "resource", "context", "request_id", "context_json")
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_JSON_FIELD_NUMBER: _ClassVar[int]
     principal: Entity
     action: str
     resource: Entity
     context: _struct_pb2.Struct
     request_id: str
-    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    context_json: bytes
+    def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ..., context_json: _Optional[bytes] = ...) -> None: ...
 
 class Operand(_message.Message):
     __slots__ = ("value", "attribute", "expression", "type")
