@@ -7,7 +7,8 @@ from .codewriter import safe_comment
 from .schema import EntitySchema
 
 ALLOW_BITS = 20  # a decider's allow outcome: visible mask << ALLOW_BITS | index of the rule
-SPECIALIZE_MAX = 256  # live allows x show rules up to which each allow has its own mask
+SPECIALIZE_MAX = 64  # live allows x show rules up to which each allow has its own mask
+# (past it, the copies of the mask cost more compile time than they save)
 
 
 class AllowCode:
