@@ -242,3 +242,49 @@ def test_external_rotation_reopens_the_file(tmp_path, monkeypatch):
     dlog.close()
     assert json.loads((tmp_path / "d.jsonl.1").read_text()) == {"n": 1}
     assert json.loads(path.read_text()) == {"n": 2}
+
+
+def test_record_timestamps_are_rfc3339_utc_across_seconds(monkeypatch):
+    from policyd.engine import records
+
+    for now, want in ((100.5, "1970-01-01T00:01:40.500000Z"),
+                      (100.75, "1970-01-01T00:01:40.750000Z"),
+                      (101.000001, "1970-01-01T00:01:41.000001Z"),
+                      (86399.999999, "1970-01-01T23:59:59.999999Z")):
+        monkeypatch.setattr(records.time, "time", lambda now=now: now)
+        assert records.timestamp()[:-4] == want[:-4]  # float seconds: to the millisecond
+
+
+def test_json_lines_are_the_records_build_makes(tmp_path):
+    """RecordBuilder.line (what DecisionLog is given) against build + the log's encoder,
+    for allowed, denied, limited, warned, dry-run and writing decisions."""
+    from policyd.engine.records import RecordBuilder
+
+    engine = Engine.from_path(EXAMPLES / "orders", clock=lambda: 1795341600.0)
+    builder = RecordBuilder(engine.policy_set.schema)
+    log = DecisionLog(str(tmp_path / "d.jsonl"))
+    try:
+        cases = [req(user(), "read", order()), req(user(tenant="t2"), "read", order()),
+                 req(user(roles=["viewer", "ghost"]), "read", order()),
+                 req(user(), "update", order(), write_fields=["status"]),
+                 req(user(), "read", order(), dry_run=True),
+                 req(user(uid='a"\\b\u00e9\u2028'), "list", order(oid="o\n1")),
+                 req(user(roles=["support"], mfa=True), "refund", order())]
+        cases += [cases[-1]] * 8  # past the refund limit: rate_limited with retry_after
+        for request in cases:
+            decision = engine.check(request)
+            for request_id, peer in (("", ""), ('r"1\u00e9', "ipv4:127.0.0.1:1")):
+                line = builder.line(request, decision, "id-1", 12.34, request_id, peer)
+                want = json.loads(log.line(builder.build(request, decision, "id-1", 12.34,
+                                                         request_id, peer)))
+                got = json.loads(line)
+                assert line.isascii() and "\n" not in line
+                assert got.pop("time")[:17] == want.pop("time")[:17]
+                assert list(got) == list(want) and got == want
+        assert any(json.loads(builder.line(r, engine.check(r), "x", 1.0))["reasons"][:1] ==
+                   ["rate_limited"] for r in cases[-2:])
+    finally:
+        log.close()
+    assert builder.line(req(user(), "read", order()), engine.plan(
+        {"principal": user(), "action": "list", "resource": {"type": "Order"},
+         "context": {"ip": "10.1.2.3"}}), "x", 1.0) is None  # plans: the dict's path

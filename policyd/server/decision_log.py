@@ -55,7 +55,15 @@ class DecisionLog:
                                         daemon=True)
         self._thread.start()
 
-    def emit(self, record: dict) -> None:
+    def __call__(self, record: dict) -> None:
+        """The engine's decision sink; with emit_line, records it can encode itself come
+        as their JSON line (engine.records.RecordBuilder.line), the rest as dicts."""
+        self.emit(record)
+
+    def emit_line(self, text: str) -> None:
+        self.emit(text)
+
+    def emit(self, record: dict | str) -> None:
         pending = self._pending
         if len(pending) >= self.max_queue and not self._make_room():
             self._drop()
@@ -111,6 +119,8 @@ class DecisionLog:
     def line(self, record: dict) -> str:
         """Strict JSON (no NaN, no Infinity): a record that cannot be written so loses its
         attribute values, never its line."""
+        if type(record) is str:  # encoded on the request thread already
+            return record
         try:
             return self._encode(record)
         except (ValueError, TypeError):

@@ -57,7 +57,7 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
                                            cfg.decision_log_wait)
             engine = Engine(policy_set or compile_path(cfg.path, cfg.max_string_bytes, cfg.data),
                             rate_store=cfg.make_rate_store(), rate_failure=cfg.rate_failure,
-                            decision_sink=decision_log.emit if decision_log else None,
+                            decision_sink=decision_log,
                             log_attributes=cfg.log_attributes)
             verifier = JwtVerifier(cfg.authn.jwt) if cfg.authn.jwt is not None else None
             shadow = None
