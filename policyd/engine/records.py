@@ -91,9 +91,9 @@ def _text(value) -> str:
     return encode_basestring(value) if type(value) is str else _json(value)
 
 
-def _decision_json(d) -> tuple[str, tuple[str, str]]:
-    """(`"policy_version":...`, (what comes before write_fields, and after)) of a
-    Decision's record, cached on the Decision as a memoised one is shared."""
+def _decision_json(d) -> tuple[str, tuple[str, str], str]:
+    """(`"policy_version":...`, (what comes before write_fields, and after), the reasons)
+    of a Decision's record, cached on the Decision as a memoised one is shared."""
     cached = d.__dict__.get(_LOG)
     if cached is None:
         warnings = f',"warnings":{_json(list(d.warnings))}' if d.warnings else ""
@@ -103,7 +103,7 @@ def _decision_json(d) -> tuple[str, tuple[str, str]]:
              f'{_json(list(d.visible_fields))},"write_fields":',
              f',"retry_after":{_json(d.retry_after)}{warnings}'),
             _json(list(d.reasons)))
-    return cached[0], cached[1]
+    return cached
 
 
 class RecordBuilder:
@@ -156,7 +156,7 @@ class RecordBuilder:
         if self.log_attributes or type(decision) is Plan:
             return None
         p, r = request.get("principal") or {}, request.get("resource") or {}
-        head, tail = _decision_json(decision)
+        head, tail, reasons = _decision_json(decision)
         dry = ',"dry_run":true}' if request.get("dry_run") else "}"
         writes = request.get("write_fields")
         return "".join((
@@ -164,7 +164,7 @@ class RecordBuilder:
             ',"principal":{"type":', _text(p.get("type")), ',"id":', _text(p.get("id")),
             '},"action":', _text(request.get("action")),
             ',"resource":{"type":', _text(r.get("type")), ',"id":', _text(r.get("id")),
-            '},"reasons":', decision.__dict__[_LOG][2], ',"duration_us":',
+            '},"reasons":', reasons, ',"duration_us":',
             repr(round(duration_us, 1)), ',"request_id":', _text(request_id),
             ',"peer":', _text(peer), tail[0], _json(list(writes)) if writes else "[]",
             tail[1], dry))
