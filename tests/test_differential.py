@@ -59,7 +59,7 @@ def test_generated_policies_agree_with_reference(data, text):
         _compare(engine, ref, data.draw(requests(ps.schema)))
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data(), policies())
 def test_looped_allows_with_one_shared_mask_agree_with_reference(data, text):

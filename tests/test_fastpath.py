@@ -211,7 +211,7 @@ def test_swap_and_the_decision_sink_use_the_installed_set():
     assert {r["policy_version"] for r in records[2:]} == {two.version} != {one.version}
 
 
-SETTINGS = settings(max_examples=25, deadline=None,
+SETTINGS = settings(max_examples=15, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
