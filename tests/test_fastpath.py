@@ -107,8 +107,12 @@ def test_the_fast_path_answers_the_common_case_and_hands_over_the_rest(orders_se
     pair.compare(base)
     pair.compare(base)
     assert (pair.asked, pair.handed) == (2, 1)  # the first decision was memoised
+    pair.compare({**base, "write_fields": []})
+    assert pair.handed == 1  # no fields written: the memoised read
     handed = [
-        {**base, "write_fields": ["status"]},
+        {**base, "write_fields": ["status"]},  # read grants no write: refused, and named
+        {**base, "write_fields": "status"},
+        {**base, "write_fields": [7]},
         {**base, "dry_run": True},
         {**base, "principal": {**base["principal"], "attrs": {
             **base["principal"]["attrs"], "roles": ["viewer", "ghost"]}}},  # a warning
@@ -120,6 +124,31 @@ def test_the_fast_path_answers_the_common_case_and_hands_over_the_rest(orders_se
         before = pair.handed
         pair.compare(request)
         assert pair.handed == before + 1, request
+
+
+def test_writes_are_decided_on_the_fast_path(orders_set):
+    """An update whose fields are all granted is the memoised allow; any other is handed
+    over and refused with the fields named."""
+    pair = Pair(orders_set)
+    admin = {"type": "User", "id": "root",
+             "attrs": {"roles": ["admin"], "tenant": "t1", "mfa": True}}
+    base = {"principal": admin, "action": "update",
+            "resource": {"type": "Order", "id": "o1",
+                         "attrs": {"owner": "alice", "tenant": "t1", "status": "paid",
+                                   "total": 20, "card_last4": "4242", "internal_notes": "",
+                                   "shared_with": []}},
+            "context": {"ip": "10.1.2.3"}}
+    granted = {**base, "write_fields": ["status", "internal_notes"]}
+    pair.compare(granted)
+    pair.compare(granted)
+    pair.compare({**granted, "write_fields": ["internal_notes", "status", "status"]})
+    assert (pair.asked, pair.handed) == (3, 1)
+    assert pair.fast.check(granted).allowed
+    for fields in (["owner"], ["status", "nope"], ["type"], ["id"]):
+        before = pair.handed
+        pair.compare({**base, "write_fields": fields})
+        assert pair.handed == before + 1
+        assert not pair.fast.check({**base, "write_fields": fields}).allowed
 
 
 class Role(enum.StrEnum):

@@ -4,9 +4,9 @@ buckets) in one Python frame, the engine's `check` itself. A mixin of the code g
 (codegen.py).
 
 It answers a request of exactly principal, action, resource (and context, where the set
-declares one), each entity with its `attrs`, of declared types with no stored attributes,
-whose principal holds only declared roles, for a decision the general path has already
-memoised. It hands anything else to the general path `G`, which decides it from scratch
+declares one, and write_fields), each entity with its `attrs`, of declared types with no
+stored attributes, whose principal holds only declared roles, for a decision the general
+path has already memoised (a write that a rule refuses is handed over, to be named). It hands anything else to the general path `G`, which decides it from scratch
 and explains what is wrong; an invalid value raises inside it, and is handed over too.
 Nothing before the rate store is asked has a side effect, so handing over never takes a
 token twice.
@@ -17,12 +17,13 @@ from __future__ import annotations
 from .schema import EntitySchema, is_map, is_set, map_value
 
 FAST_COMMENT = """\
-# the fast path (language/fastpath.py), bound by the engine as its `check`: a request of
-# exactly principal, action, resource (and context, where declared), with attrs, of
-# declared types without stored attributes, whose principal holds only declared roles,
-# decided in one function: envelope, validators, decider, the memo of identical
-# decisions and the rate buckets. Anything else, or a decision not memoised yet, goes
-# to the general path G, which decides it from scratch (and fills the memo).
+# the fast path (language/fastpath.py), bound by the engine as its `check`: a request
+# of exactly principal, action, resource (context, where declared; write_fields), with
+# attrs, of declared types without stored attributes, whose principal holds only
+# declared roles, decided in one function: envelope, validators, decider, writes, the
+# memo of identical decisions and the rate buckets. Anything else, or a decision not
+# memoised yet, goes to the general path G, which decides it from scratch (and fills
+# the memo).
 DC = {}  # deny outcome -> Decision"""
 UNDECIDED = "return G(request, False)"  # in the entry: the general path decides
 INLINE_MAX = 8  # more types than this: dispatch by dict to per-type functions
@@ -45,10 +46,14 @@ class FastPathCode:
         for t, res in resources:
             table = ", ".join(
                 f"{action!r}: ({deciders[(res.name, action)]}, "
-                f"{limiters.get((res.name, action), 'None')}, AC_{t})" for action in res.actions
+                f"{limiters.get((res.name, action), 'None')}, AC_{t}, write_{t}, FB_{t})"
+                for action in res.actions
                 if len(action.encode()) <= self.max_bytes)  # else invalid: the general path
+            bits = {f: 1 << i for i, f in enumerate(("id",) + res.fields)}
             w.line(f"AC_{t} = {{}}  # {res.name}: allow outcome -> Decision")
-            w.line(f"A_{t} = {{{table}}}  # {res.name}: action -> (decider, limiter, memo)")
+            w.line(f"FB_{t} = {bits!r}  # {res.name}: field -> its bit in write masks")
+            w.line(f"A_{t} = {{{table}}}  # {res.name}: action -> (decider, limiter, memo, "
+                   "write mask, field bits)")
         by_dict = len(principals) > INLINE_MAX, len(resources) > INLINE_MAX
         if by_dict[0]:
             for i, p in principals:
@@ -72,11 +77,13 @@ class FastPathCode:
             w.line("if explain: return G(request, True)")
             w.line("try:")
             with w.indent():
+                w.line("wf = request.get('write_fields')")
                 if self.cs.context is not None:
                     w.line("c = request.get('context')")
-                    w.line("if len(request) != 3 + (c is not None): return G(request, False)")
+                    w.line("if len(request) != 3 + (c is not None) + (wf is not None): "
+                           "return G(request, False)")
                 else:
-                    w.line("if len(request) != 3: return G(request, False)")
+                    w.line("if len(request) != 3 + (wf is not None): return G(request, False)")
                 w.line("p = request['principal']")
                 w.line("r = request['resource']")
                 w.line("action = request['action']")
@@ -87,6 +94,11 @@ class FastPathCode:
                 w.line("if type(pid) is not str or type(rid) is not str or type(action) is not "
                        f"str or not pid or not rid or len(pid) > {q} or len(rid) > {q}: "
                        "return G(request, False)")
+                w.line("if wf is not None:")
+                with w.indent():
+                    w.line("if type(wf) is not list: return G(request, False)")
+                    w.line("for f in wf:")
+                    w.line(f"    if type(f) is not str or len(f) > {q}: return G(request, False)")
                 w.line("pt = p['type']")
                 w.line("pa = p['attrs']")
                 self.fast_dispatch("pt", "pa", "P", principals, by_dict[0], "FP",
@@ -101,6 +113,12 @@ class FastPathCode:
                 else:
                     w.line("C = C0")
                 w.line("o = x[0](pid, P, rid, R, C, pt)")
+                w.line("if wf and type(o) is int:  # allowed: every field written must be granted")
+                with w.indent():
+                    w.line("g = x[3](pid, P, rid, R, C, pt, action)")
+                    w.line("for f in wf:")
+                    w.line("    if not g & x[4].get(f, 0): return G(request, False)  # refused: "
+                           "named there")
                 w.line("found = x[2].get(o) if type(o) is int else DC.get(o)")
                 w.line("if found is None: return G(request, False)  # not memoised yet")
                 w.line("if x[1] is None: return found")
