@@ -71,34 +71,13 @@ class FastPathCode:
         """`fast(now, L, G, A, request, explain=False)`, bound by the engine to its clock,
         its refused-rate step `L`, its general path `G` and its rate store's `acquire` `A`:
         the engine's `check` itself."""
-        w, q = self.w, self.max_bytes // 4
+        w = self.w
         w.line("def fast(now, L, G, A, request, explain=False):")
         with w.indent():
             w.line("if explain: return G(request, True)")
             w.line("try:")
             with w.indent():
-                w.line("wf = request.get('write_fields')")
-                if self.cs.context is not None:
-                    w.line("c = request.get('context')")
-                    w.line("if len(request) != 3 + (c is not None) + (wf is not None): "
-                           "return G(request, False)")
-                else:
-                    w.line("if len(request) != 3 + (wf is not None): return G(request, False)")
-                w.line("p = request['principal']")
-                w.line("r = request['resource']")
-                w.line("action = request['action']")
-                w.line("if len(p) != 3 or len(r) != 3: return G(request, False)")
-                w.line("pid = p['id']")
-                w.line("rid = r['id']")
-                # the action is looked up among declared ones, each within max_string_bytes
-                w.line("if type(pid) is not str or type(rid) is not str or type(action) is not "
-                       f"str or not pid or not rid or len(pid) > {q} or len(rid) > {q}: "
-                       "return G(request, False)")
-                w.line("if wf is not None:")
-                with w.indent():
-                    w.line("if type(wf) is not list: return G(request, False)")
-                    w.line("for f in wf:")
-                    w.line(f"    if type(f) is not str or len(f) > {q}: return G(request, False)")
+                self.fast_envelope()
                 w.line("pt = p['type']")
                 w.line("pa = p['attrs']")
                 self.fast_dispatch("pt", "pa", "P", principals, by_dict[0], "FP",
@@ -107,22 +86,7 @@ class FastPathCode:
                 w.line("ra = r['attrs']")
                 self.fast_dispatch("rt", "ra", "R", resources, by_dict[1], "FR",
                                    self.fast_resource)
-                w.line("if x is None: return G(request, False)")
-                if self.cs.context is not None:
-                    w.line("C = v_c(c if c is not None else {}, now)")
-                else:
-                    w.line("C = C0")
-                w.line("o = x[0](pid, P, rid, R, C, pt)")
-                w.line("if wf and type(o) is int:  # allowed: every field written must be granted")
-                with w.indent():
-                    w.line("g = x[3](pid, P, rid, R, C, pt, action)")
-                    w.line("for f in wf:")
-                    w.line("    if not g & x[4].get(f, 0): return G(request, False)  # refused: "
-                           "named there")
-                w.line("found = x[2].get(o) if type(o) is int else DC.get(o)")
-                w.line("if found is None: return G(request, False)  # not memoised yet")
-                w.line("if x[1] is None: return found")
-                w.line("b = x[1](pid, P, rid, R, C, pt)")
+                self.fast_decision()
             w.line("except _rt.RequestError:")
             w.line("    raise  # the general path's own explanation of an invalid request")
             w.line("except Exception:")
@@ -136,6 +100,50 @@ class FastPathCode:
         if self.cs.context is None:
             w.line("C0 = {}  # no context is declared: every decider reads this empty one")
         w.line()
+
+    def fast_envelope(self) -> None:
+        """Exactly the keys a covered request has, string ids and action, the fields."""
+        w, q = self.w, self.max_bytes // 4
+        w.line("wf = request.get('write_fields')")
+        if self.cs.context is not None:
+            w.line("c = request.get('context')")
+            w.line("if len(request) != 3 + (c is not None) + (wf is not None): "
+                   "return G(request, False)")
+        else:
+            w.line("if len(request) != 3 + (wf is not None): return G(request, False)")
+        w.line("p = request['principal']")
+        w.line("r = request['resource']")
+        w.line("action = request['action']")
+        w.line("if len(p) != 3 or len(r) != 3: return G(request, False)")
+        w.line("pid = p['id']")
+        w.line("rid = r['id']")
+        # the action is looked up among declared ones, each within max_string_bytes
+        w.line("if type(pid) is not str or type(rid) is not str or type(action) is not "
+               f"str or not pid or not rid or len(pid) > {q} or len(rid) > {q}: "
+               "return G(request, False)")
+        w.line("if wf is not None:")
+        with w.indent():
+            w.line("if type(wf) is not list: return G(request, False)")
+            w.line("for f in wf:")
+            w.line(f"    if type(f) is not str or len(f) > {q}: return G(request, False)")
+
+    def fast_decision(self) -> None:
+        """The decider, the writes, the memo, and the rate buckets (not yet taken)."""
+        w = self.w
+        w.line("if x is None: return G(request, False)")
+        w.line("C = v_c(c if c is not None else {}, now)" if self.cs.context is not None
+               else "C = C0")
+        w.line("o = x[0](pid, P, rid, R, C, pt)")
+        w.line("if wf and type(o) is int:  # allowed: every field written must be granted")
+        with w.indent():
+            w.line("g = x[3](pid, P, rid, R, C, pt, action)")
+            w.line("for f in wf:")
+            w.line("    if not g & x[4].get(f, 0): return G(request, False)  # refused: "
+                   "named there")
+        w.line("found = x[2].get(o) if type(o) is int else DC.get(o)")
+        w.line("if found is None: return G(request, False)  # not memoised yet")
+        w.line("if x[1] is None: return found")
+        w.line("b = x[1](pid, P, rid, R, C, pt)")
 
     def fast_dispatch(self, name: str, src: str, dst: str, types: list, by_dict: bool,
                       table: str, body) -> None:
