@@ -94,8 +94,8 @@ class Engine:
         state = Installed.of(ps, self.log_attributes)
         if self.fast_paths and ps.fast is not None:  # bound to this engine and this state
             general = functools.partial(self._general, state=state)
-            state = dataclasses.replace(state, fast=functools.partial(
-                ps.fast, self.clock, self._fast_limit, general, self._rate_store.acquire))
+            state = dataclasses.replace(state, fast=ps.fast(
+                self.clock, self._fast_limit, general, self._rate_store.acquire))
         self._state = state  # one assignment: atomic
         if self.decision_sink is None:  # the bare decision, not even one more call
             self.check = self._check if state.fast is None else state.fast

@@ -52,7 +52,7 @@ class PolicySet:
     snapshot: Snapshot | None = field(default=None, repr=False, compare=False)
     namespace: dict = field(default_factory=dict, repr=False, compare=False)
     visible_cache: dict = field(default_factory=dict, repr=False, compare=False)
-    fast: Callable | None = field(default=None, repr=False, compare=False)  # fastpath.py
+    fast: Callable | None = field(default=None, repr=False, compare=False)  # bind(...)
 
     def memo(self) -> tuple[dict, dict]:
         """(deny cache, {resource type: allow cache}) of memoised decisions: the generated

@@ -41,7 +41,7 @@ class Generated:
     conditions: dict[str, str]  # full rule name -> per-rule condition function
     explain_source: str  # the per-rule condition functions: compiled on first use (explain)
     explain_linemap: dict[int, tuple[str, int]]
-    fast: str = ""  # the fast paths' entry (fastpath.py), "" when no pair of types has one
+    fast: str = ""  # the fast path's binder (fastpath.py), "" when no type qualifies
 
 
 class _Gen(ValidatorCode, AllowCode, FastPathCode):
