@@ -116,8 +116,9 @@ def request_dict(msg: pb.CheckRequest) -> dict:
         req["principal"] = entity_dict(msg.principal, "principal")
     if msg.HasField("resource"):
         req["resource"] = entity_dict(msg.resource, "resource")
-    if msg.context_json or msg.HasField("context"):
-        req["context"] = context_dict(msg)
+    context = context_dict(msg)
+    if context is not None:
+        req["context"] = context
     if msg.write_fields:
         req["write_fields"] = list(msg.write_fields)
     if msg.dry_run:

@@ -244,21 +244,13 @@ SETTINGS = settings(max_examples=15, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+@pytest.mark.parametrize("drawn_policies", [policies, policies11], ids=["1.0", "1.1"])
 @SETTINGS
-@given(st.data(), policies())
-def test_random_policies_decide_the_same_on_both_paths(data, text):
-    ps = compile_text(text, "gen.policy")
-    pair = Pair(ps)
-    drawn = [data.draw(requests(ps.schema)) for _ in range(15)]
-    for request in drawn + drawn:
-        pair.compare(request)
-
-
-@SETTINGS
-@given(st.data(), policies11())
-def test_random_11_policies_decide_the_same_on_both_paths(data, text):
-    """Records, maps and scoped roles (stored attributes leave a type to the general path)."""
-    ps = compile_text(text, "gen.policy")
+@given(data=st.data())
+def test_random_policies_decide_the_same_on_both_paths(drawn_policies, data):
+    """Both language versions: records, maps and scoped roles too (stored attributes
+    leave a type to the general path)."""
+    ps = compile_text(data.draw(drawn_policies()), "gen.policy")
     pair = Pair(ps)
     drawn = [data.draw(requests(ps.schema)) for _ in range(15)]
     for request in drawn + drawn:
