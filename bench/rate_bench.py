@@ -111,7 +111,7 @@ def memory_table(keys: int) -> None:
         print(f"| {int(n):,} | {kept:,} | {rss:.0f} |")
 
 
-def grpc_table(seconds: float) -> None:
+def grpc_table(seconds: float, threads: list[int]) -> None:
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         print("redis-server not installed: Redis case skipped")
@@ -131,8 +131,9 @@ def grpc_table(seconds: float) -> None:
     servers = {
         "no limits": ["-m", "policyd", "serve", str(plain)],
         "limits, memory store": ["-m", "policyd", "serve", str(orders)],
-        "limits, Redis store": ["-m", "policyd", "serve", str(orders), "--rate-store",
-                                f"redis://127.0.0.1:{rport}/0"],
+        **{f"limits, Redis store, {n} threads": [
+            "-m", "policyd", "serve", str(orders), "--rate-store",
+            f"redis://127.0.0.1:{rport}/0", "--threads", str(n)] for n in threads},
     }
     ports, procs = {}, {}
     try:
@@ -167,10 +168,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keys", type=int, default=2_000_000)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--redis-threads", type=int, nargs="+", default=[2, 8],
+                    help="request threads of the Redis-backed servers (one row each)")
+    ap.add_argument("--only-grpc", action="store_true", help="skip the in-process tables")
     ap.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_run:
         memory_run(args.memory_run)
+        return
+    if args.only_grpc:
+        grpc_table(args.seconds, args.redis_threads)
         return
     costs = per_limit_cost(10_000, 5)
     print("In-process decision, median µs (10,000 requests x 5 passes, interleaved)")
@@ -183,7 +190,7 @@ def main() -> None:
     print()
     memory_table(args.keys)
     print()
-    grpc_table(args.seconds)
+    grpc_table(args.seconds, args.redis_threads)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -100,6 +101,59 @@ def test_script_is_reloaded_after_noscript(server):
     assert store.acquire([(("r", "k"), 1.0, 2.0)], 0, False).passed
 
 
+def test_one_batch_decides_its_requests_in_order_each_all_or_nothing(server):
+    store = RedisStore(server.url)
+    one = [(("r", "k"), 3600.0, 2.0)]
+    both = [(("r", "k"), 3600.0, 2.0), (("s", "k"), 3600.0, 5.0)]
+    requests = [(one, True), (one, False), (both, False), (both, False), (one, False),
+                ([(("s", "k"), 3600.0, 5.0)], False)]
+    replies = store.run([store.prepare(b, dry) for b, dry in requests])
+    verdicts = [store.verdict(b, reply) for (b, _), reply in zip(requests, replies, strict=True)]
+    # a dry run takes nothing; the third request takes r's last token; the fourth finds
+    # r empty and takes nothing from s either, so s still has 4 tokens for the last one
+    assert [v.passed for v in verdicts] == [True, True, True, False, False, True]
+    assert verdicts[3].exhausted == ("r",) and 3500 < verdicts[3].retry_after <= 3600
+    assert store.acquire([(("s", "k"), 3600.0, 5.0)], 0, False).passed
+
+
+def test_concurrent_requests_share_round_trips_and_stay_exact(server):
+    store = RedisStore(server.url, timeout=1.0)
+    bucket = [(("r", "shared"), 3600.0, 100.0)]
+    passed = []
+
+    def worker():
+        for _ in range(40):
+            passed.append(store.acquire(bucket, 0, False).passed)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(passed) == 320 and passed.count(True) == 100  # exactly the burst
+    assert store.combiner.items == 320
+
+
+def test_a_unix_socket_url_reaches_redis(tmp_path):
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen([REDIS, "--port", "0", "--unixsocket", str(sock), "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < end, "redis-server made no socket"
+            time.sleep(0.05)
+        store = RedisStore(f"unix://{sock}?db=0")
+        bucket = [(("r", "k"), 60.0, 1.0)]
+        assert store.acquire(bucket, 0, False).passed
+        assert store.acquire(bucket, 0, False).exhausted == ("r",)
+        store.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 LOGIN = """
 principal User { roles: set<string> }
 context { ip: ip }
@@ -162,3 +216,23 @@ def test_two_servers_share_one_limit_and_survive_an_outage(server, tmp_path):
     finally:
         assert a.terminate() == 0 and b.terminate() == 0
     assert "rate store unavailable" in a.log() and "Traceback" not in a.log() + b.log()
+
+
+@pytest.mark.parametrize("flags, threads", [
+    ({}, 2),
+    ({"rate_store": "redis://127.0.0.1:6379/0"}, 4),
+    ({"rate_store": "unix:///run/redis.sock?db=0"}, 4),
+    ({"rate_store": "redis://127.0.0.1:6379/0", "threads": 3}, 3),
+    ({"threads": 1}, 1),
+])
+def test_request_threads_default_to_four_with_redis(flags, threads):
+    from policyd.server.config_file import build_config
+
+    assert build_config(None, {"path": "x", **flags}).request_threads == threads
+
+
+def test_a_rate_store_url_of_another_scheme_is_refused():
+    from policyd.server.config_file import ConfigError, build_config
+
+    with pytest.raises(ConfigError, match="redis://, rediss:// or unix://"):
+        build_config(None, {"path": "x", "rate_store": "memcached://h"})

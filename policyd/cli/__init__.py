@@ -267,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, help="server processes sharing the port")
-    p.add_argument("--threads", type=int, help="request threads per process")
+    p.add_argument("--threads", type=int,
+                   help="request threads per process (default 2; 4 with a Redis rate store)")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate chain for TLS")
     p.add_argument("--tls-key", type=Path, help="PEM private key for TLS")
     p.add_argument("--tls-client-ca", type=Path, help="PEM CA: require client certificates")

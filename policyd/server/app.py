@@ -72,7 +72,8 @@ def build_server(engine: Engine, cfg: ServeConfig, services: list[Service],
     options = [("grpc.max_receive_message_length", cfg.max_message_bytes),
                ("grpc.max_send_message_length", cfg.max_message_bytes),
                ("grpc.so_reuseport", 1 if reuse_port else 0)]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=cfg.threads), options=options)
+    pool = futures.ThreadPoolExecutor(max_workers=cfg.request_threads)
+    server = grpc.server(pool, options=options)
     for service in services:
         service.add_to(server)
     health_servicer = add_health(server, services)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..authn.settings import AuthnSettings
 
 MiB = 1024 * 1024
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -48,7 +49,7 @@ class ServeConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
-    threads: int = Field(2, ge=1, le=256)  # more only helps while handlers wait on I/O
+    threads: int | None = Field(None, ge=1, le=256)  # None: `request_threads` picks
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
@@ -56,7 +57,7 @@ class ServeConfig(BaseModel):
     grace: float = Field(5.0, ge=0, le=3600)
     reload: bool = True
     reload_interval: float = Field(0.5, gt=0, le=3600)
-    rate_store: str = "memory"  # or redis://host:port/db, rediss:// for TLS
+    rate_store: str = "memory"  # or redis://host:port/db, rediss:// (TLS), unix://path?db=N
     rate_max_keys: int = Field(1_000_000, ge=1)
     rate_key_prefix: str = Field("policyd:", min_length=1, max_length=128)
     rate_failure: Literal["open", "closed"] = "open"
@@ -87,9 +88,8 @@ class ServeConfig(BaseModel):
                            ("--tls-client-ca", self.tls_client_ca)):
             if path is not None and not path.is_file():
                 raise ValueError(f"{flag}: no such file: {path}")
-        if self.rate_store != "memory" and not self.rate_store.startswith(("redis://",
-                                                                          "rediss://")):
-            raise ValueError("--rate-store is `memory` or a redis:// or rediss:// URL")
+        if self.rate_store != "memory" and not self.rate_store.startswith(REDIS_SCHEMES):
+            raise ValueError("--rate-store is `memory` or a redis://, rediss:// or unix:// URL")
         if self.log_attributes and self.decision_log is None:
             raise ValueError("--log-attributes needs --decision-log")
         if self.workers > 1 and self.decision_log == "-":
@@ -97,6 +97,14 @@ class ServeConfig(BaseModel):
         if self.workers > 1 and self.port == 0:
             raise ValueError("--workers above 1 needs a fixed --port (they share it)")
         return self
+
+    @property
+    def request_threads(self) -> int:
+        """2, or 4 with Redis: more threads only help while handlers wait on I/O, and with
+        Redis they do, and their rate checks then share round trips (docs/server.md)."""
+        if self.threads is not None:
+            return self.threads
+        return 2 if self.rate_store == "memory" else 4
 
     def make_rate_store(self):
         """A fresh store (each worker process makes its own)."""
