@@ -2,7 +2,9 @@
 
     python bench/rate_bench.py [--keys 1000000] [--seconds 3]
 
-1. In-process decision time with 0, 1 and 3 applicable limits (memory store).
+1. In-process decision time with 0, 1 and 3 applicable limits (memory store), beside
+   the hand-written chain of bench/inprocess.py as the machine's speed; and the memory
+   store's cost per new bucket under key churn, at 10,000 to 1,000,000 buckets.
 2. Memory-store RSS after 1,000,000 distinct keys, and the bound at 2,000,000.
 3. gRPC Check calls/s with Redis-backed limits, against the same server with
    the limit rules removed (redis-server on loopback; skipped if not installed).
@@ -53,25 +55,49 @@ def requests(n: int, seed: int = 1) -> list[dict]:
             for _ in range(n)]
 
 
-def per_limit_cost(n: int, passes: int) -> dict[int, float]:
+def per_limit_cost(n: int, passes: int) -> dict:
+    """Median µs per decision with 0, 1 and 3 limits, and the hand-written chain of
+    bench/inprocess.py on its own requests: the machine's speed in the same run."""
+    import inprocess
+
     engines = {k: Engine(compile_text(policy(k))) for k in (0, 1, 3)}
     reqs = requests(n)
+    hand_reqs = inprocess.scenario(n)
     for e in engines.values():
         for r in reqs:
             e.check(r)
-    clock, samples = time.perf_counter_ns, {k: [] for k in engines}
+    cases = {**{k: (e.check, reqs) for k, e in engines.items()},
+             "hand": (inprocess.handwritten, hand_reqs)}
+    clock, samples = time.perf_counter_ns, {k: [] for k in cases}
     gc.disable()
     try:
         for _ in range(passes):  # interleaved, so machine noise hits every case alike
-            for k, e in engines.items():
-                check = e.check
-                for r in reqs:
+            for k, (fn, items) in cases.items():
+                for r in items:
                     t0 = clock()
-                    check(r)
+                    fn(r)
                     samples[k].append(clock() - t0)
     finally:
         gc.enable()
     return {k: statistics.median(v) / 1000 for k, v in samples.items()}
+
+
+def churn_cost(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> dict[int, float]:
+    """µs per new bucket once `size` buckets exist and have expired: every acquire
+    creates one and lets the oldest go (a stream of new principals or addresses)."""
+    from policyd.engine.ratelimit import MemoryStore
+
+    out = {}
+    for size in (sizes[0], *sizes):  # the first round warms the allocator up, not kept
+        store = MemoryStore(max_keys=size)
+        for i in range(size):
+            store.acquire([(("r", f"old{i}"), 0.001, 1.0)], 1000.0, False)
+        fresh = [[(("r", f"new{i}"), 0.001, 1.0)] for i in range(20_000)]
+        t0 = time.perf_counter_ns()
+        for b in fresh:
+            store.acquire(b, 2000.0, False)
+        out[size] = (time.perf_counter_ns() - t0) / len(fresh) / 1000
+    return out
 
 
 def rss_mb() -> float:
@@ -171,6 +197,8 @@ def main() -> None:
     ap.add_argument("--redis-threads", type=int, nargs="+", default=[2, 8],
                     help="request threads of the Redis-backed servers (one row each)")
     ap.add_argument("--only-grpc", action="store_true", help="skip the in-process tables")
+    ap.add_argument("--only-inprocess", action="store_true",
+                    help="the in-process tables only (no RSS run, no servers)")
     ap.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_run:
@@ -180,14 +208,25 @@ def main() -> None:
         grpc_table(args.seconds, args.redis_threads)
         return
     costs = per_limit_cost(10_000, 5)
-    print("In-process decision, median µs (10,000 requests x 5 passes, interleaved)")
+    hand = costs.pop("hand")
+    print("In-process decision, median µs (10,000 requests x 5 passes, interleaved); the")
+    print(f"hand-written chain of bench/inprocess.py took {hand:.2f} µs in the same run")
     print()
-    print("| applicable limits | median µs | added per limit µs |")
-    print("|---|---|---|")
+    print("| applicable limits | median µs | added per limit µs | added per limit / hand-written |")
+    print("|---|---|---|---|")
     for k, v in costs.items():
         added = (v - costs[0]) / k if k else 0.0
-        print(f"| {k} | {v:.2f} | {added:.2f} |")
+        print(f"| {k} | {v:.2f} | {added:.2f} | {added / hand:.2f}x |")
     print()
+    print("Memory store under key churn: µs per new bucket while the store holds N expired ones")
+    print()
+    print("| buckets held | µs per new bucket |")
+    print("|---|---|")
+    for size, us in churn_cost().items():
+        print(f"| {size:,} | {us:.2f} |")
+    print()
+    if args.only_inprocess:
+        return
     memory_table(args.keys)
     print()
     grpc_table(args.seconds, args.redis_threads)

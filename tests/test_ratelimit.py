@@ -158,6 +158,26 @@ def test_memory_store_is_bounded_and_drops_full_buckets_first():
     assert {k[0] for k in store._tat} == {"more"}
 
 
+def test_a_touched_bucket_is_kept_even_when_it_refused():
+    """Eviction is least recently used, and a refusal is a use: flooding new keys must not
+    reset a bucket someone is being refused from."""
+    store = MemoryStore(max_keys=3)
+    hour = 3600.0
+
+    def take(*names):
+        return store.acquire([((n,), hour, 1.0) for n in names], 0.0, False).passed
+
+    assert take("a") and take("b") and take("c")
+    assert not take("a")  # refused, and now the most recently used
+    assert take("d")  # the least recently used goes: b
+    assert [k[0] for k in store._tat] == ["c", "a", "d"]
+    assert not take("a")  # still exhausted
+    assert not take("c", "e")  # refused for c; e is not created
+    assert [k[0] for k in store._tat] == ["d", "a", "c"]
+    assert take("f")  # d is the least recently used now
+    assert [k[0] for k in store._tat] == ["a", "c", "f"]
+
+
 def test_memory_store_is_thread_safe():
     import threading
 
