@@ -79,8 +79,9 @@ def timestamp() -> str:
     sec = int(now)
     cached = _second
     if cached[0] != sec:
-        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    return f"{cached[1]}.{int((now - sec) * 1e6):06d}Z"
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec)))
+    # %-format: a third cheaper than an f-string with int() and :06d; %d truncates too
+    return "%s%06dZ" % (cached[1], (now - sec) * 1e6)  # noqa: UP031
 
 
 _LOG = "_log"  # a Decision's own part of its log line, encoded once (outside its fields)
@@ -157,17 +158,18 @@ class RecordBuilder:
             return None
         p, r = request.get("principal") or {}, request.get("resource") or {}
         head, tail, reasons = _decision_json(decision)
-        dry = ',"dry_run":true}' if request.get("dry_run") else "}"
         writes = request.get("write_fields")
+        q = encode_basestring  # each value is a str but where a request was broken
+        parts = (decision_id, p.get("type"), p.get("id"), request.get("action"),
+                 r.get("type"), r.get("id"), request_id, peer)
+        i, pt, pi, a, rt, ri, rq, pe = (q(v) if type(v) is str else _json(v) for v in parts)
         return "".join((
-            '{"decision_id":', _text(decision_id), ',"time":"', timestamp(), '",', head,
-            ',"principal":{"type":', _text(p.get("type")), ',"id":', _text(p.get("id")),
-            '},"action":', _text(request.get("action")),
-            ',"resource":{"type":', _text(r.get("type")), ',"id":', _text(r.get("id")),
-            '},"reasons":', reasons, ',"duration_us":',
-            repr(round(duration_us, 1)), ',"request_id":', _text(request_id),
-            ',"peer":', _text(peer), tail[0], _json(list(writes)) if writes else "[]",
-            tail[1], dry))
+            '{"decision_id":', i, ',"time":"', timestamp(), '",', head,
+            ',"principal":{"type":', pt, ',"id":', pi, '},"action":', a,
+            ',"resource":{"type":', rt, ',"id":', ri, '},"reasons":', reasons,
+            ',"duration_us":', repr(round(duration_us, 1)), ',"request_id":', rq,
+            ',"peer":', pe, tail[0], _json(list(writes)) if writes else "[]", tail[1],
+            ',"dry_run":true}' if request.get("dry_run") else "}"))
 
     def _attributes(self, record: dict, p: dict, r: dict, context) -> None:
         """Only values a declaration vouches for: a declared type's validated attributes."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client import ProcessCollector as _Process
 
+from .tally import SECONDS_BUCKETS, DecisionTally
+
 UNKNOWN = "_unknown"
 
 
@@ -19,16 +21,12 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         _Process(registry=r)
-        self.decisions = Counter("policyd_decisions", "Decisions made",
-                                 ["resource", "action", "allowed"], registry=r)
-        self.seconds = Histogram("policyd_decision_seconds", "Time to decide one request",
-                                 buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3,
-                                          0.025, 0.1), registry=r)
+        self.tally = DecisionTally()  # decisions and their durations: per thread, no lock
+        r.register(self.tally)
         self.plans = Counter("policyd_plans", "Query plans made",
                              ["resource", "action", "kind"], registry=r)
         self.plan_seconds = Histogram("policyd_plan_seconds", "Time to make one query plan",
-                                      buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
-                                               5e-3, 0.025, 0.1), registry=r)
+                                      buckets=SECONDS_BUCKETS, registry=r)
         self.gateway_decisions = Counter("policyd_gateway_decisions",
                                          "Envoy external authorization answers",
                                          ["verdict"], registry=r)
@@ -46,7 +44,6 @@ class Metrics:
         self.log_dropped = Counter("policyd_decision_log_dropped",
                                    "Decision log records dropped because the queue was full",
                                    registry=r)
-        self._children: dict[tuple, object] = {}
         self._version = None
         self._declared: dict[str, frozenset] = {}
 
@@ -56,7 +53,6 @@ class Metrics:
     def policy(self, schema, version: str) -> None:
         """The set now serving: its version, and the names labels may carry."""
         self._declared = {name: frozenset(r.actions) for name, r in schema.resources.items()}
-        self._children.clear()
         if self._version is not None:
             self.policy_info.remove(self._version)
         self.policy_info.labels(version).set(1)
@@ -68,13 +64,7 @@ class Metrics:
             rtype, action = UNKNOWN, UNKNOWN
         elif action not in actions:
             action = UNKNOWN
-        key = (rtype, action, decision.allowed)
-        child = self._children.get(key)
-        if child is None:
-            child = self.decisions.labels(rtype, action, "true" if decision.allowed else "false")
-            self._children[key] = child
-        child.inc()
-        self.seconds.observe(seconds)
+        self.tally.add((rtype, action, decision.allowed), seconds)
         reasons = decision.reasons
         if not decision.allowed and "rate_limited" in reasons:
             for rule in reasons[list(reasons).index("rate_limited") + 1:]:
