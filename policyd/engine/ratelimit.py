@@ -13,6 +13,7 @@ import abc
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import islice
 
 # ((rule full name, *key values), interval seconds, burst): what a generated limiter returns;
 # the key is one flat tuple, hashed once per dict operation
@@ -138,18 +139,12 @@ class MemoryStore(RateStore):
             del tats[oldest]
 
     def _evict(self, now: float) -> None:
+        """Over the bound: a full bucket among the SCAN least recently used goes first
+        (dropping it loses nothing), otherwise the least recently used one."""
         tats = self._tat
         while len(tats) > self.max_keys:
-            oldest = None
-            for i, (key, tat) in enumerate(tats.items()):
-                if oldest is None:
-                    oldest = key
-                if tat <= now:  # full bucket: dropping it loses nothing
-                    del tats[key]
-                    break
-                if i >= self.SCAN:
-                    del tats[oldest]
-                    break
+            full = next((k for k, tat in islice(tats.items(), self.SCAN) if tat <= now), None)
+            if full is None:
+                tats.popitem(last=False)
             else:
-                if oldest is not None and len(tats) > self.max_keys:
-                    del tats[oldest]
+                del tats[full]
