@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from policyd import Engine, compile_text
@@ -45,7 +45,11 @@ def indexed_policies(draw):
 @given(st.data(), indexed_policies())
 def test_indexed_deciders_agree_with_the_reference(data, text):
     ps = compile_text(text, "gen.policy")
-    assert "indexed by" in ps.source  # the case under test: the index is in use
+    # the case under test: the index is in use. Not every drawn set is indexed: an atom
+    # with its own equality (principal.type == "Bot") can come first in a deny and
+    # group it elsewhere. If indexing broke, every example is rejected and Hypothesis
+    # fails the test as unsatisfiable.
+    assume("indexed by" in ps.source)
     engine = Engine(ps, clock=NOW.timestamp, rate_store=Unlimited())
     ref = Reference([parse(text, "gen.policy")], NOW)
     for _ in range(30):
