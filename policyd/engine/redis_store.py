@@ -66,7 +66,7 @@ while a <= #ARGV do
 end
 return out
 """
-SHA = hashlib.sha1(GCRA_LUA.encode()).hexdigest()
+SHA = hashlib.sha1(GCRA_LUA.encode()).hexdigest()  # how EVALSHA names a script: an id, not a MAC
 
 _FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
              redis.exceptions.ResponseError, OSError)
