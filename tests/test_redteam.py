@@ -159,6 +159,30 @@ def test_reload_warns_when_a_file_that_held_rules_is_now_empty(tmp_path, caplog)
     assert "fence.policy is now empty (it held declarations before)" in caplog.text
 
 
+def test_an_emptied_file_is_installed_only_once_it_has_held_still(tmp_path, monkeypatch):
+    from policyd.server import reload as reload_module
+
+    monkeypatch.setattr(reload_module, "EMPTIED_HOLD", 0.4)
+    (tmp_path / "schema.policy").write_text(SCHEMA + ALLOW)
+    fence = tmp_path / "fence.policy"
+    fence.write_text(FENCE)
+    engine = Engine.from_path(tmp_path)
+    fenced = engine.version
+    watcher = PolicyWatcher(tmp_path, engine, interval=0.02)
+    watcher.start()
+    try:
+        fence.write_text("")
+        time.sleep(0.2)  # stable for several intervals, but not for EMPTIED_HOLD
+        assert engine.version == fenced and not engine.check(doc_request()).allowed
+        end = time.monotonic() + 10
+        while engine.version == fenced:
+            assert time.monotonic() < end, "the emptied file was never installed"
+            time.sleep(0.02)
+        assert engine.check(doc_request()).allowed  # emptying a file is a real edit
+    finally:
+        watcher.stop()
+
+
 # ---- 3. symlinked directories were skipped silently ---------------------------------
 
 

@@ -4,14 +4,18 @@ Polling (no extra dependency, works on every filesystem and container mount): a
 change must hold still for one interval before it is compiled, and a compiled set
 is installed only if every file is still exactly what was read (same names,
 sizes, mtimes and content hashes) after compiling, so a file rewritten in place
-is never installed half-written. A set that fails to compile is logged with its
-diagnostics and the last good set keeps serving.
+is never installed half-written. A file that held declarations and is now empty
+must hold still for EMPTIED_HOLD seconds as well: a rewrite in place starts with an
+empty file, and on a busy machine the writer may not get to write for longer than
+an interval. A set that fails to compile is logged with its diagnostics and the
+last good set keeps serving.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from ..language.diagnostics import PolicyError
 from ..language.sources import data_files, policy_files, unchanged
 
 log = logging.getLogger("policyd.reload")
+EMPTIED_HOLD = 1.0  # seconds a newly empty file must hold still before it is installed
 
 
 def fingerprint(path: Path, data: tuple = ()) -> tuple:
@@ -61,22 +66,30 @@ class PolicyWatcher:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        pending = self._loaded
+        pending, since, waiting = self._loaded, time.monotonic(), None
         while not self._stop.wait(self.interval):
             current = fingerprint(self.path, self.data)
             if current == self._loaded:
                 pending = current
             elif current == pending:  # changed, and unchanged for one interval since
-                if self.reload(expect=current):
+                held = time.monotonic() - since
+                if current == waiting and held < EMPTIED_HOLD:
+                    continue  # it empties a file: not compiled again until it has held
+                done = self.reload(expect=current, held=held)
+                if done:
                     self._loaded = current
+                elif done is None:
+                    waiting = current
                 else:
                     pending = ()  # look again next time: a changed or broken set stays pending
             else:
-                pending = current
+                pending, since = current, time.monotonic()
 
-    def reload(self, expect: tuple | None = None) -> bool:
+    def reload(self, expect: tuple | None = None, held: float | None = None) -> bool | None:
         """Compile the path now; swap it in if it checks and did not change while it was
-        read and compiled. True when the new set serves."""
+        read and compiled. True when the new set serves; None when it empties a file and
+        has held still for `held` seconds, less than EMPTIED_HOLD (the watcher asks again;
+        a direct call, without `held`, installs it)."""
         try:
             policy_set = compile_path(self.path, self.max_string_bytes, self.data)
         except PolicyError as exc:
@@ -94,7 +107,10 @@ class PolicyWatcher:
             log.info("reload skipped: %s changed while it was read; trying again", self.path)
             self.on_reload("changed")
             return False
-        for file in _emptied(self.engine.policy_set.sources, policy_set.sources):
+        emptied = _emptied(self.engine.policy_set.sources, policy_set.sources)
+        if emptied and held is not None and held < EMPTIED_HOLD:
+            return None
+        for file in emptied:
             log.warning("reload: %s is now empty (it held declarations before)", file)
         previous = self.engine.version
         self.engine.swap(policy_set)
