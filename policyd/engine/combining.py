@@ -67,16 +67,22 @@ class Combiner:
 
     def _alone(self, item):
         try:
-            results = self._run([item])
-            if len(results) != 1:
-                raise RuntimeError(f"{len(results)} results for 1 item")
-            return results[0]
-        except Exception as exc:
-            return RuntimeError(f"batch failed: {type(exc).__name__}: {exc}")
+            return self._results([item])[0]
         finally:
             self._hand_over()
-            self.batches += 1
-            self.items += 1
+
+    def _results(self, items: list) -> list:
+        """`run(items)`, one result per item: a failed batch gives every caller its own
+        error, none a shared one."""
+        self.batches += 1
+        self.items += len(items)
+        try:
+            results = self._run(items)
+            if len(results) != len(items):
+                raise RuntimeError(f"{len(results)} results for {len(items)} items")
+            return results
+        except Exception as exc:
+            return [RuntimeError(f"batch failed: {type(exc).__name__}: {exc}") for _ in items]
 
     def _wait(self, slot: _Slot) -> None:
         if slot.gate.acquire(timeout=self.patience):
@@ -97,18 +103,11 @@ class Combiner:
                 slot.state = _TAKEN
         results = None
         try:
-            results = self._run([slot.item for slot in batch])
-            if len(results) != len(batch):
-                raise RuntimeError(f"{len(results)} results for {len(batch)} items")
-        except Exception as exc:  # every caller gets its own error, none a shared one
-            results = [RuntimeError(f"batch failed: {type(exc).__name__}: {exc}")
-                       for _ in batch]
+            results = self._results([slot.item for slot in batch])
         finally:
             if results is None:  # interrupted: never leave a caller waiting
                 results = [RuntimeError("batch interrupted") for _ in batch]
             self._hand_over()
-            self.batches += 1
-            self.items += len(batch)
             for slot, result in zip(batch, results, strict=True):
                 slot.result = result
                 slot.state = _DONE

@@ -97,9 +97,7 @@ class MemoryStore(RateStore):
                     return PASSED
                 tats[key] = start + interval
                 if tat is None:  # a new bucket: let go of the oldest one if it is full
-                    oldest = next(iter(tats))
-                    if tats[oldest] <= now:
-                        del tats[oldest]
+                    self._expire_oldest(now)
                     if len(tats) > self.max_keys:
                         self._evict(now)
                 return PASSED

@@ -121,12 +121,8 @@ class RedisStore(RateStore):
         self._key_head = _bulk_head(len(prefix.encode()) + 32) + prefix.encode()
         self._limits: dict[tuple, bytes] = {}  # (interval, burst) -> its two arguments
 
-    def key(self, bucket_key: tuple) -> str:
-        """The prefix and a hash of (rule, key values): no request data in key names."""
-        return self.prefix + _digest(bucket_key)
-
     def acquire(self, buckets: list[Bucket], now: float, dry_run: bool) -> Verdict:
-        if self._down and time.monotonic() < self._down_until:
+        if self._resting():
             raise StoreUnavailable("rate store down")  # fail fast during an outage
         return self.verdict(buckets, self.combiner.submit(self.prepare(buckets, dry_run)))
 
@@ -156,7 +152,7 @@ class RedisStore(RateStore):
     def run(self, items: list) -> list:
         """One script call for a batch of `prepare`d requests: each one's reply, or its
         own StoreUnavailable."""
-        if self._down and time.monotonic() < self._down_until:
+        if self._resting():  # it went down while these waited
             return [StoreUnavailable("rate store down") for _ in items]
         nkeys = sum(len(keys) for keys, _, _ in items)
         nargs = sum(n for _, _, n in items)
@@ -192,6 +188,10 @@ class RedisStore(RateStore):
         except BaseException:
             conn.disconnect()  # a half-read reply must never answer the next batch
             raise
+
+    def _resting(self) -> bool:
+        """Within the backoff after a failure: answer at once instead of waiting on it."""
+        return self._down and time.monotonic() < self._down_until
 
     def _went_down(self, exc: Exception) -> None:
         self._down_until = time.monotonic() + self.backoff
