@@ -136,14 +136,20 @@ class Envoy:
                 time.sleep(0.1)
 
     def request(self, method: str, path: str, token: str | None = None,
-                headers: dict | None = None):
-        """(status, headers, body) of one request through Envoy; the path is sent as is."""
+                headers: dict | list | None = None):
+        """(status, headers, body) of one request through Envoy; the path is sent as is, and
+        `headers` as a list of pairs sends a header as many times as it is listed."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        h = dict(headers or {})
+        pairs = list(headers.items() if isinstance(headers, dict) else headers or [])
         if token is not None:
-            h["authorization"] = f"Bearer {token}"
-        conn.request(method, path, body=b"" if method in ("POST", "PATCH") else None,
-                     headers=h)
+            pairs.append(("authorization", f"Bearer {token}"))
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for key, value in pairs:
+            conn.putheader(key, value)
+        body = b"" if method in ("POST", "PATCH") else None
+        if body is not None:
+            conn.putheader("content-length", "0")
+        conn.endheaders()
         resp = conn.getresponse()
         body = resp.read()
         conn.close()

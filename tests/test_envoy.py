@@ -76,7 +76,7 @@ def test_a_missing_token_is_401_with_a_bearer_challenge(gateway):
 
 
 @pytest.mark.parametrize("case", ["expired", "audience", "issuer", "none", "hs256", "junk",
-                                  "ec_with_rsa_kid", "bad_claims"])
+                                  "ec_with_rsa_kid", "bad_claims", "string_exp"])
 def test_bad_tokens_are_401_invalid_token(gateway, case):
     envoy, keys, *_ = gateway
     now = int(time.time())
@@ -95,6 +95,8 @@ def test_bad_tokens_are_401_invalid_token(gateway, case):
                                               keys.private["e1"], algorithm="ES256",
                                               headers={"kid": "r1"}),
         "bad_claims": lambda: keys.token(tenant=42),  # not the declared string
+        # PyJWT reads a numeric string with int(): refused outright (issue 28, item 1)
+        "string_exp": lambda: keys.token(exp=str(now + 300)),
     }[case]()
     status, headers, body = envoy.request("GET", "/orders", token)
     assert status == 401, body
@@ -149,6 +151,34 @@ def test_context_headers_feed_declared_context_attributes(gateway):
     envoy, keys, *_ = gateway
     status, _, _ = envoy.request("GET", "/orders", keys.token(), headers={"x-country": "KP"})
     assert status == 403
+
+
+def test_a_context_header_sent_twice_is_refused_not_joined(gateway):
+    """Issue 28, item 2: `x-country: FR` and `x-country: KP` arrived joined as "FR,KP",
+    and `deny * when context.country == "KP"` no longer held."""
+    envoy, keys, *_ = gateway
+    ok, _, _ = envoy.request("GET", "/orders", keys.token(), headers=[("x-country", "FR")])
+    twice = [("x-country", "FR"), ("x-country", "KP")]
+    status, _, body = envoy.request("GET", "/orders", keys.token(), headers=twice)
+    assert (ok, status) == (200, 400) and json.loads(body)["error"] == "bad_request"
+
+
+def test_a_forged_x_forwarded_for_is_not_the_client_address(gateway):
+    """Issue 28, item 2: the address is the one Envoy saw (127.0.0.1 here), whatever a
+    client writes; `office` allows only 10.0.0.0/8."""
+    envoy, keys, *_ = gateway
+    for forged in ("10.1.2.3", "10.1.2.3, 10.9.9.9"):
+        status, _, _ = envoy.request("GET", "/orders/o1/report", keys.token(),
+                                     headers={"x-forwarded-for": forged})
+        assert status == 403, forged
+
+
+def test_two_authorization_headers_are_401(gateway):
+    envoy, keys, *_ = gateway
+    twice = [("authorization", f"Bearer {keys.token()}"),
+             ("authorization", f"Bearer {keys.token(sub='bob')}")]
+    status, headers, _ = envoy.request("GET", "/orders", headers=twice)
+    assert status == 401 and "invalid_token" in headers["www-authenticate"]
 
 
 @pytest.mark.parametrize("path", ["/invoices", "//orders", "/./orders", "/%2e%2e/orders",

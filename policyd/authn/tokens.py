@@ -10,6 +10,8 @@ Verified tokens are remembered (by their exact text, as Envoy's jwt_authn does):
 client sends the same token on every request, and a signature check costs 50-300 us
 where a lookup costs one. `exp` and `nbf` are checked again on every use, and the
 memory is dropped whenever the JWKS changes, so a rotated-out key stops working at once.
+Time claims must be JSON numbers (RFC 7519's NumericDate): PyJWT converts a numeric
+string with int(), and a token accepted that way would never expire from the memory.
 """
 
 from __future__ import annotations
@@ -85,6 +87,19 @@ class KeySet:
 
 
 _REMEMBERED = 10_000
+_TIME_CLAIMS = ("exp", "nbf", "iat")  # checked here, not by PyJWT: one rule, first and cached
+
+
+def _numeric_date(claims: dict, name: str) -> float | None:
+    """A time claim's value: None when absent; a TokenError unless a finite JSON number
+    (not a string, not a bool)."""
+    value = claims.get(name)
+    if value is None and name not in claims:
+        return None
+    if type(value) not in (int, float) or value != value or value in (
+            float("inf"), float("-inf")):
+        raise TokenError(f"the token's `{name}` claim is not a number (RFC 7519 NumericDate)")
+    return value
 
 
 class JwtVerifier:
@@ -111,11 +126,13 @@ class JwtVerifier:
         return claims
 
     def _still_valid(self, claims: dict) -> None:
+        """What a remembered token must still satisfy: whatever `exp` and `nbf` it was
+        accepted with (numbers, see _numeric_date) against the clock now."""
         now, leeway = self.clock(), self.settings.leeway_s
-        exp, nbf = claims.get("exp"), claims.get("nbf")
-        if isinstance(exp, int | float) and now > exp + leeway:
+        exp, nbf = _numeric_date(claims, "exp"), _numeric_date(claims, "nbf")
+        if exp is not None and now > exp + leeway:
             raise TokenError("the token has expired")
-        if isinstance(nbf, int | float) and now < nbf - leeway:
+        if nbf is not None and now < nbf - leeway:
             raise TokenError("the token is not valid yet (nbf/iat)")
 
     def _verify(self, token: str) -> dict:
@@ -136,13 +153,10 @@ class JwtVerifier:
                 key._jwk_data.get("alg") not in (None, alg):
             raise TokenError(f"algorithm {alg!r} does not fit key {key.key_id!r}")
         try:
-            return jwt.decode(token, key.key, algorithms=[alg], audience=s.audiences,
-                              issuer=s.issuers, leeway=s.leeway_s,
-                              options={"require": list(s.required_claims)})
-        except jwt.ExpiredSignatureError:
-            raise TokenError("the token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise TokenError("the token is not valid yet (nbf/iat)") from None
+            claims = jwt.decode(token, key.key, algorithms=[alg], audience=s.audiences,
+                                issuer=s.issuers, options={
+                                    "require": list(s.required_claims), "verify_exp": False,
+                                    "verify_nbf": False, "verify_iat": False})
         except jwt.InvalidAudienceError:
             raise TokenError("the token is for another audience") from None
         except jwt.InvalidIssuerError:
@@ -151,6 +165,11 @@ class JwtVerifier:
             raise TokenError(f"the token lacks the {exc.claim!r} claim") from None
         except jwt.PyJWTError as exc:
             raise TokenError(f"the token is invalid: {type(exc).__name__}") from None
+        iat = [_numeric_date(claims, name) for name in _TIME_CLAIMS][2]
+        self._still_valid(claims)
+        if iat is not None and iat > self.clock() + s.leeway_s:
+            raise TokenError("the token is not valid yet (nbf/iat)")
+        return claims
 
     def principal(self, claims: dict) -> dict:
         """The principal a token names: `sub` as id, claims as the configured attributes

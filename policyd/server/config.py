@@ -21,7 +21,18 @@ class EnvoySettings(_Section):
 
     enabled: bool | None = None  # None: serve it whenever the set declares routes
     context_headers: dict[str, str] = Field(default_factory=dict)  # context attr = header
-    ip_header: str | None = None  # a header a trusted proxy sets; never a client's own
+    # context.ip: the address Envoy saw, or with N trusted hops the Nth address from the
+    # right of ip_header (docs/envoy.md, "The client's address")
+    xff_num_trusted_hops: int = Field(0, ge=0, le=16)
+    ip_header: str | None = None  # default x-forwarded-for; read only with trusted hops
+
+    @model_validator(mode="after")
+    def _hops(self) -> EnvoySettings:
+        if self.ip_header is not None and self.xff_num_trusted_hops == 0:
+            raise ValueError("envoy.ip_header is read only with envoy.xff_num_trusted_hops "
+                             "of 1 or more (the proxies in front of Envoy you trust); with 0, "
+                             "context.ip is the address Envoy saw")
+        return self
 
 
 class AuthZenSettings(_Section):

@@ -26,6 +26,7 @@ from ..engine import Engine
 from ..engine.gateway import ALLOWED, CONDITIONAL, LIMITED
 from ..engine.models import RequestError
 from .config import EnvoySettings
+from .forwarded import Headers, client_address
 from .services import Service
 
 log = logging.getLogger("policyd.envoy")
@@ -60,13 +61,14 @@ class EnvoyAuthorizer:
     def _check(self, req) -> ea.CheckResponse:
         attrs = req.attributes
         http = attrs.request.http
-        headers = {k.lower(): v for k, v in http.headers.items()}
+        sent = Headers.of(http)
+        headers = sent.first()
         peer = attrs.source.address.socket_address.address
         path, method = http.path.split("?", 1)[0].split("#", 1)[0], http.method
         extra = {"gateway": "envoy", "method": method, "path": path}
         request_id = headers.get("x-request-id", http.id)
         try:
-            principal = self._principal(attrs, headers)
+            principal = self._principal(attrs, sent)
         except TokenError as exc:
             return self._refuse(401, "unauthenticated" if exc.missing else "invalid_token",
                                 str(exc), extra, request_id, peer, challenge=True,
@@ -80,9 +82,14 @@ class EnvoyAuthorizer:
             resource["id"] = match.id
         if match.attrs:
             resource["attrs"] = dict(match.attrs)
-        request = {"principal": principal, "action": match.action, "resource": resource,
-                   "context": self._context(attrs, headers, peer)}
         extra["route"] = f"{match.route.method} {match.route.template}"
+        try:
+            context = self._context(attrs, sent, peer)
+        except RequestError as exc:  # a repeated header, a forged hop chain: never decided
+            return self._refuse(400, "bad_request", f"request_error: {exc}", extra,
+                                request_id, peer, principal=principal)
+        request = {"principal": principal, "action": match.action, "resource": resource,
+                   "context": context}
         try:
             found, decision_id = self.engine.decide_gateway(
                 request, request_id=request_id, peer=peer, extra=extra)
@@ -103,38 +110,44 @@ class EnvoyAuthorizer:
 
     # ---- who is calling ----------------------------------------------------------------
 
-    def _principal(self, attrs, headers: dict) -> dict:
+    def _principal(self, attrs, sent: Headers) -> dict:
         if self.verifier is not None and self.trust_jwt_metadata:
             meta = attrs.metadata_context.filter_metadata.get(_JWT_FILTER)
             payload = meta.fields.get(self.jwt_metadata_key) if meta is not None else None
             if payload is None or not payload.HasField("struct_value"):
                 raise TokenError("no verified JWT payload in Envoy's metadata", missing=True)
             return self.verifier.principal(wire.struct_dict(payload.struct_value))
-        if "authorization" in headers or self.mtls_type is None or \
+        authorization = sent.values.get("authorization")
+        if authorization is not None or self.mtls_type is None or \
                 not attrs.source.principal:
             if self.verifier is None:
                 raise TokenError("no [authn.jwt] is configured", missing=True)
-            return self.verifier.verify(bearer(headers.get("authorization")))
+            if authorization is not None and len(authorization) > 1:
+                raise TokenError("more than one Authorization header")
+            return self.verifier.verify(bearer(authorization[0] if authorization else None))
         return {"type": self.mtls_type, "id": attrs.source.principal}
 
-    def _context(self, attrs, headers: dict, peer: str) -> dict:
+    def _context(self, attrs, sent: Headers, peer: str) -> dict:
+        """The declared context from what Envoy vouches for: the client address by the
+        trusted-hops rule, the request time, and `context_headers` sent once each."""
         schema = self.engine.policy_set.schema.context
         if schema is None:
             return {}
         out: dict = {}
         spec = schema.by_name
+        settings = self.settings
         if "ip" in spec and spec["ip"].type == "ip":
-            ip = headers.get(self.settings.ip_header.lower()) if self.settings.ip_header \
-                else peer
+            ip = client_address(sent, peer, settings.xff_num_trusted_hops,
+                                settings.ip_header or "x-forwarded-for")
             if ip:
-                out["ip"] = ip.split(",")[0].strip()
+                out["ip"] = ip
         if "time" in spec and spec["time"].type == "time" and attrs.request.HasField("time"):
             t = attrs.request.time
             out["time"] = datetime.fromtimestamp(t.seconds + t.nanos / 1e9, UTC) \
                 .isoformat().replace("+00:00", "Z")
-        for name, header in self.settings.context_headers.items():
-            value = headers.get(header.lower())
-            if value is not None and name in spec:
+        for name, header in settings.context_headers.items():
+            value = sent.single(header) if name in spec else None
+            if value is not None:
                 out[name] = _typed(spec[name].type, value)
         return out
 

@@ -1,0 +1,151 @@
+"""Regression tests for the second attack pass and a new user's week (issue #28), one
+section per finding that is not tested beside its own feature.
+
+Each test failed on the code before the fix; the note of issue #28 lists them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from policyd.authn import JwtSettings, JwtVerifier, TokenError
+
+from .gateway import Keys
+
+
+def _jwt_settings(jwks: Path, **more) -> JwtSettings:
+    return JwtSettings(issuers=["https://idp.test"], audiences=["orders-api"], jwks=str(jwks),
+                       principal_type="User", claims={"roles": "roles", "tenant": "tenant"},
+                       **more)
+
+
+# ---- 1. a token whose `exp` is a numeric string never expired once remembered ---------
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["{}", True, None, [1], {"n": 1}])
+def test_time_claims_that_are_not_numbers_are_refused(tmp_path, claim, value):
+    keys = Keys()
+    (tmp_path / "jwks.json").write_text(keys.jwks())
+    verifier = JwtVerifier(_jwt_settings(tmp_path / "jwks.json"))
+    now = int(time.time())
+    text = {"exp": str(now + 300), "nbf": str(now - 10), "iat": str(now - 10)}[claim]
+    value = text if value == "{}" else value
+    token = keys.token(**{claim: value}) if value is not None else _with_null(keys, claim)
+    # a null `exp` is a missing one (PyJWT's required claims); every other case says why
+    words = "lacks the 'exp' claim" if (claim, value) == ("exp", None) else \
+        f"`{claim}` claim is not a number"
+    with pytest.raises(TokenError, match=words):
+        verifier.verify(token)
+
+
+def _with_null(keys: Keys, claim: str) -> str:
+    import jwt
+    now = int(time.time())
+    body = {"iss": "https://idp.test", "aud": "orders-api", "sub": "alice", "iat": now,
+            "exp": now + 300, claim: None}
+    return jwt.encode(body, keys.private["r1"], algorithm="RS256", headers={"kid": "r1"})
+
+
+def test_a_remembered_token_is_checked_again_whatever_it_was_accepted_with(tmp_path):
+    keys = Keys()
+    (tmp_path / "jwks.json").write_text(keys.jwks())
+    now = [time.time()]
+    verifier = JwtVerifier(_jwt_settings(tmp_path / "jwks.json"), clock=lambda: now[0])
+    token = keys.token(exp=int(now[0]) + 10)
+    claims = verifier.claims(token)
+    claims["exp"] = str(int(now[0]) + 10)  # as if accepted as a string before the fix
+    now[0] += 45
+    with pytest.raises(TokenError, match="not a number"):
+        verifier.claims(token)
+
+
+# ---- 2. the gateway believed the client's part of X-Forwarded-For ---------------------
+
+
+GATEWAY = Path(__file__).parent / "envoy" / "gateway.policy"
+
+
+def _report_request(peer: str, xff: list[str] | None, raw: bool = True, **headers):
+    from envoy.service.auth.v3 import external_auth_pb2 as ea
+
+    req = ea.CheckRequest()
+    http = req.attributes.request.http
+    http.method, http.path = "GET", "/orders/o1/report"
+    req.attributes.source.address.socket_address.address = peer
+    pairs = [("authorization", "Bearer x")] + [("x-forwarded-for", v) for v in xff or ()]
+    pairs += list(headers.items())
+    for key, value in pairs:
+        if raw:
+            h = http.header_map.headers.add()
+            h.key, h.raw_value = key, value.encode()
+        else:
+            http.headers[key] = f"{http.headers[key]},{value}" if key in http.headers else value
+    return req
+
+
+class _Verifier:
+    def verify(self, token):
+        return {"type": "User", "id": "alice", "attrs": {"roles": ["viewer"], "tenant": "t1"}}
+
+
+def _gateway(hops: int = 0, **settings):
+    from policyd import Engine
+    from policyd.server.config import EnvoySettings
+    from policyd.server.envoy import EnvoyAuthorizer
+
+    return EnvoyAuthorizer(Engine.from_path(GATEWAY),
+                           EnvoySettings(xff_num_trusted_hops=hops, **settings), _Verifier())
+
+
+def _status(authz, req) -> int:
+    out = authz.check(req, None)
+    return 200 if out.status.code == 0 else out.denied_response.status.code
+
+
+@pytest.mark.parametrize("hops,peer,xff,status", [
+    # no trusted hops: the address Envoy saw, whatever the header says
+    (0, "127.0.0.1", ["10.1.2.3"], 403),
+    (0, "10.1.2.3", ["192.0.2.1"], 200),
+    # one trusted proxy (peer 203.0.113.7) appended the client's address after a forgery
+    (1, "203.0.113.7", ["10.1.2.3, 198.51.100.4"], 403),
+    (1, "203.0.113.7", ["198.51.100.4, 10.1.2.3"], 200),
+    # Envoy (use_remote_address) appended the proxy's address itself: the same answer
+    (1, "203.0.113.7", ["10.1.2.3, 198.51.100.4, 203.0.113.7"], 403),
+    (1, "203.0.113.7", ["10.1.2.3", "198.51.100.4"], 403),  # the header sent twice
+    # two trusted proxies: the third address from the right is the client's
+    (2, "203.0.113.7", ["10.9.9.9, 198.51.100.4, 192.0.2.8"], 403),
+    (2, "203.0.113.7", ["192.0.2.1, 10.9.9.9, 192.0.2.8"], 200),
+    # fewer addresses than trusted hops: the address Envoy saw
+    (2, "203.0.113.7", ["10.1.2.3"], 403),
+    # a forged non-address where the client's belongs: a bad request, never allowed
+    (1, "203.0.113.7", ["10.1.2.3, not-an-ip"], 400),
+])
+def test_the_client_address_follows_the_trusted_hops_rule(hops, peer, xff, status):
+    assert _status(_gateway(hops), _report_request(peer, xff)) == status
+
+
+def test_ip_header_without_trusted_hops_is_a_configuration_error():
+    from pydantic import ValidationError
+
+    from policyd.server.config import EnvoySettings
+    with pytest.raises(ValidationError, match="xff_num_trusted_hops"):
+        EnvoySettings(ip_header="x-forwarded-for")
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_a_repeated_context_header_is_a_bad_request(raw):
+    authz = _gateway(context_headers={"country": "x-country"})
+    req = _report_request("10.1.2.3", None, raw)
+    h = req.attributes.request.http
+    if raw:
+        for value in ("FR", "KP"):
+            entry = h.header_map.headers.add()
+            entry.key, entry.raw_value = "x-country", value.encode()
+    else:
+        h.headers["x-country"] = "FR,KP"  # how Envoy joins them without encode_raw_headers
+    assert _status(authz, req) == 400
+    one = _report_request("10.1.2.3", None, raw, **{"x-country": "FR"})
+    assert _status(authz, one) == 200
