@@ -149,3 +149,62 @@ def test_a_repeated_context_header_is_a_bad_request(raw):
     assert _status(authz, req) == 400
     one = _report_request("10.1.2.3", None, raw, **{"x-country": "FR"})
     assert _status(authz, one) == 200
+
+
+# ---- 3. hot reload installed a data file caught halfway through a rewrite --------------
+
+SUSPENDED = """
+principal User { roles: set<string>  suspended?: bool stored }
+role viewer
+resource Doc { actions read }
+policy docs for Doc {
+  banned: deny * when principal has suspended and principal.suspended
+  allow read when principal is viewer
+  show *
+}
+"""
+
+
+def test_reload_never_installs_a_data_file_cut_short_mid_rewrite(tmp_path):
+    import json
+    import threading
+
+    from policyd import Engine
+    from policyd.server.reload import PolicyWatcher
+
+    (tmp_path / "set.policy").write_text(SUSPENDED)
+    data = tmp_path / "users.data.jsonl"
+    lines = [json.dumps({"type": "User", "id": f"u{i}", "attrs": {"suspended": True}}) + "\n"
+             for i in range(40)]
+    data.write_text("".join(lines))
+    engine = Engine.from_path(tmp_path)
+    watcher = PolicyWatcher(tmp_path, engine, interval=0.02)
+    stop, allowed, decided = threading.Event(), [], [0]
+
+    def rewrite():  # in place, pausing at a line boundary halfway (longer than an interval)
+        for _ in range(2):
+            with open(data, "w") as f:
+                f.write("".join(lines[:20]))
+                f.flush()
+                time.sleep(0.5)
+                f.write("".join(lines[20:]))
+            time.sleep(0.3)
+
+    def decide():
+        request = {"principal": {"type": "User", "id": "u30", "attrs": {"roles": ["viewer"]}},
+                   "action": "read", "resource": {"type": "Doc", "id": "d", "attrs": {}}}
+        while not stop.is_set():
+            decided[0] += 1
+            if engine.check(request).allowed:
+                allowed.append(engine.version)
+
+    writer, checker = threading.Thread(target=rewrite), threading.Thread(target=decide)
+    watcher.start()
+    checker.start()
+    writer.start()
+    writer.join()
+    stop.set()
+    checker.join()
+    watcher.stop()
+    assert decided[0] > 100
+    assert allowed == []

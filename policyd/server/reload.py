@@ -4,11 +4,13 @@ Polling (no extra dependency, works on every filesystem and container mount): a
 change must hold still for one interval before it is compiled, and a compiled set
 is installed only if every file is still exactly what was read (same names,
 sizes, mtimes and content hashes) after compiling, so a file rewritten in place
-is never installed half-written. A file that held declarations and is now empty
-must hold still for EMPTIED_HOLD seconds as well: a rewrite in place starts with an
-empty file, and on a busy machine the writer may not get to write for longer than
-an interval. A set that fails to compile is logged with its diagnostics and the
-last good set keeps serving.
+is never installed half-written. A file, policy or entity data, that is now shorter
+than the one serving (emptied, or cut short at a line boundary where a rewrite in
+place paused) must hold still for EMPTIED_HOLD seconds as well: a rewrite in place
+starts with an empty file, and on a busy machine the writer may not get to write for
+longer than an interval. Writers that can should replace files by rename, which is
+atomic. A set that fails to compile is logged with its diagnostics and the last good
+set keeps serving.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..language.diagnostics import PolicyError
 from ..language.sources import data_files, policy_files, unchanged
 
 log = logging.getLogger("policyd.reload")
-EMPTIED_HOLD = 1.0  # seconds a newly empty file must hold still before it is installed
+EMPTIED_HOLD = 1.0  # seconds a file that got shorter must hold still before it is installed
 
 
 def fingerprint(path: Path, data: tuple = ()) -> tuple:
@@ -44,6 +46,15 @@ def _emptied(old: dict[str, str], new: dict[str, str]) -> list[str]:
                    for line in text.splitlines())
 
     return [f for f, text in new.items() if blank(text) and f in old and not blank(old[f])]
+
+
+def _shrunk(old, new) -> list[str]:
+    """Files, policy or entity data, smaller than the ones serving (by the sizes the two
+    snapshots read): what a rewrite in place looks like until it is done."""
+    if old is None or new is None:
+        return []
+    return [f for f, ident in new.identities.items()
+            if f in old.identities and ident[0] < old.identities[f][0]]
 
 
 class PolicyWatcher:
@@ -87,9 +98,9 @@ class PolicyWatcher:
 
     def reload(self, expect: tuple | None = None, held: float | None = None) -> bool | None:
         """Compile the path now; swap it in if it checks and did not change while it was
-        read and compiled. True when the new set serves; None when it empties a file and
-        has held still for `held` seconds, less than EMPTIED_HOLD (the watcher asks again;
-        a direct call, without `held`, installs it)."""
+        read and compiled. True when the new set serves; None when it empties or shortens
+        a file and has held still for `held` seconds, less than EMPTIED_HOLD (the watcher
+        asks again; a direct call, without `held`, installs it)."""
         try:
             policy_set = compile_path(self.path, self.max_string_bytes, self.data)
         except PolicyError as exc:
@@ -107,8 +118,10 @@ class PolicyWatcher:
             log.info("reload skipped: %s changed while it was read; trying again", self.path)
             self.on_reload("changed")
             return False
-        emptied = _emptied(self.engine.policy_set.sources, policy_set.sources)
-        if emptied and held is not None and held < EMPTIED_HOLD:
+        serving = self.engine.policy_set
+        emptied = _emptied(serving.sources, policy_set.sources)
+        shorter = emptied or _shrunk(serving.snapshot, policy_set.snapshot)
+        if shorter and held is not None and held < EMPTIED_HOLD:
             return None
         for file in emptied:
             log.warning("reload: %s is now empty (it held declarations before)", file)
