@@ -208,3 +208,59 @@ def test_reload_never_installs_a_data_file_cut_short_mid_rewrite(tmp_path):
     watcher.stop()
     assert decided[0] > 100
     assert allowed == []
+
+
+# ---- 4. explanations printed sensitive values inside records, maps and roles ----------
+
+LEAKY = """
+record Profile { country: string  ssn: string sensitive }
+principal User {
+  roles: set<string> sensitive
+  profile: Profile
+  orgs: map<string, Profile>
+}
+role staff
+resource Vault { org: string  actions open }
+policy vaults for Vault {
+  whole: allow open when resource.org in principal.orgs
+    and principal.profile == principal.orgs[resource.org]
+  by_map: allow open when resource.org in principal.orgs
+    and principal.orgs[resource.org].country == "NZ"
+  by_role: allow open when principal is staff
+}
+"""
+
+
+def _leaky_request():
+    secret = {"country": "FR", "ssn": "123-45-6789"}
+    return {"principal": {"type": "User", "id": "u", "attrs": {
+                "roles": ["secret-role"], "profile": secret,
+                "orgs": {"o1": {"country": "DE", "ssn": "987-65-4321"}}}},
+            "action": "open", "resource": {"type": "Vault", "id": "v", "attrs": {"org": "o1"}}}
+
+
+def _assert_masked(explanation):
+    import json
+    text = json.dumps(explanation)
+    for secret in ("123-45-6789", "987-65-4321", "secret-role"):
+        assert secret not in text, secret
+    rules = {r["rule"]: r["because"]["values"] for r in explanation["rules"]
+             if "because" in r and "values" in r["because"]}
+    assert rules["vaults.by_role"] == {"principal.roles": "***"}
+    whole = rules["vaults.whole"]
+    assert whole["principal.profile"] == {"country": "FR", "ssn": "***"}
+    assert whole["principal.orgs"] == {"o1": {"country": "DE", "ssn": "***"}}
+    assert explanation["decision"]["warnings"] == ["unknown_role:***"]  # the log's too
+
+
+def test_explanations_mask_sensitive_values_inside_records_maps_and_roles(tmp_path):
+    from policyd import Engine, compile_text
+    from policyd.client import DecisionClient
+
+    from .servers import thread_server
+
+    _assert_masked(Engine(compile_text(LEAKY)).explain(_leaky_request()))
+    (tmp_path / "vaults.policy").write_text(LEAKY)
+    with thread_server(tmp_path, reload=False) as (target, _), \
+            DecisionClient(target, timeout=5) as client:
+        _assert_masked(client.explain(_leaky_request()))

@@ -25,7 +25,7 @@ def decide(state: Installed, failed: Callable[[PolicySet, Exception], Decision],
         if role_attrs:
             roles = role_names_in(P, roles, role_attrs)
         warnings = EMPTY if not roles or role_names.issuperset(roles) else \
-            unknown_roles(roles, role_names)
+            unknown_roles(roles, role_names, ps.roles_sensitive)
         if R is None:
             return plain(ps, "unknown_resource", warnings)
         fn = ps.deciders[rtype].get(action)

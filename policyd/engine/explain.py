@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..language.checked import ActionName, Const, Op, Read
 from ..values import format_ip, format_time
 from .partial import Compiler, Env
-from .records import MASK
+from .sensitive import MASK, masked_value
 
 _INFIX = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "add": "+",
           "sub": "-", "mul": "*", "in": "in", "any_of": "contains_any",
@@ -84,7 +84,8 @@ class Explainer:
             value = self.value(ir, env)
         except (KeyError, TypeError):
             return None  # an optional attribute that is absent
-        return _plain(value, getattr(ir, "type", ""))
+        t = getattr(ir, "type", "")
+        return _plain(masked_value(value, t, self.schema.records), t)
 
     def _sensitive(self, ir: Read) -> bool:
         if ir.entity == "principal":
@@ -101,6 +102,10 @@ class Explainer:
             spec = record.by_name.get(step) if record else None
         return spec is not None and spec.sensitive
 
+    def _roles_sensitive(self) -> bool:
+        return any(p.by_name["roles"].sensitive for p in self.schema.principals.values()
+                   if "roles" in p.by_name)
+
     def leaves(self, ir, env: Env, out: dict) -> dict:
         if isinstance(ir, Read | ActionName):
             out[self.text(ir)] = self.shown(ir, env) if isinstance(ir, Read) else env.action
@@ -110,7 +115,8 @@ class Explainer:
                 out[f"resource.{ir.data[0]}"] = self.shown(
                     Read("resource", (ir.data[0],), self.res.by_name[ir.data[0]].type), env)
             elif ir.op == "is" and not ir.args:
-                out["principal.roles"] = sorted(env.P.get("roles", ()))
+                out["principal.roles"] = MASK if self._roles_sensitive() else \
+                    sorted(env.P.get("roles", ()))
             for arg in ir.args:
                 self.leaves(arg, env, out)
         return out

@@ -69,7 +69,7 @@ def _parse(state: Installed, request, clock):
     if state.role_attrs:
         roles = role_names_in(P, roles, state.role_attrs)
     warnings = () if not roles or state.role_names.issuperset(roles) else \
-        tuple(unknown_roles(roles, state.role_names))
+        tuple(unknown_roles(roles, state.role_names, ps.roles_sensitive))
     if res is None:
         return _denied(ps, rtype, action, ("unknown_resource",), warnings)
     if action not in ps.plans.types[rtype].actions:

@@ -85,6 +85,14 @@ class PolicySet:
                        visible_cache={})
 
     @functools.cached_property
+    def roles_sensitive(self) -> bool:
+        """Whether an attribute that holds role names is `sensitive` on some principal
+        type: unknown-role warnings then do not name them."""
+        names = ("roles", *self.role_attrs)
+        return any(a.sensitive for p in self.schema.principals.values() for a in p.attrs
+                   if a.name in names)
+
+    @functools.cached_property
     def planner(self) -> dict:
         """Resource type -> its rules as plan closures, built on the first plan."""
         return compile_rules(self.plans, self.schema)

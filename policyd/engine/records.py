@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as encode_basestring
 
-from ..language.schema import Schema, is_map, map_value
+from ..language.schema import Schema
 from .plan import Plan
+from .sensitive import MASK as MASK
+from .sensitive import mask_plan, masked_attrs
 
 log = logging.getLogger("policyd.audit")
-MASK = "***"
 
 
 class DecisionIds:
@@ -33,39 +34,6 @@ class DecisionIds:
 
     def __call__(self) -> str:
         return f"{self.prefix}-{self._next():x}"
-
-
-def _plan(schema, records: dict) -> dict:
-    """attribute -> MASK (sensitive), a record's plan, or ("map", plan): what to mask,
-    down through records and maps of records."""
-    plan: dict = {}
-    for a in schema.attrs if schema is not None else ():
-        t = a.type
-        if a.sensitive:
-            plan[a.name] = MASK
-        elif t in records:
-            plan[a.name] = _plan(records[t], records)
-        elif is_map(t) and map_value(t) in records:
-            plan[a.name] = ("map", _plan(records[map_value(t)], records))
-    return plan
-
-
-def _masked(attrs, plan: dict) -> dict:
-    if not isinstance(attrs, dict):
-        return {}
-    out = {}
-    for k, v in attrs.items():
-        how = plan.get(k)
-        if how is None:
-            out[k] = v
-        elif how is MASK:
-            out[k] = MASK
-        elif isinstance(how, tuple):
-            out[k] = {key: _masked(item, how[1]) for key, item in v.items()} \
-                if isinstance(v, dict) else v
-        else:
-            out[k] = _masked(v, how)
-    return out
 
 
 _second: tuple[int, str] = (0, "")  # the last second formatted: one tuple, swapped whole
@@ -113,11 +81,11 @@ class RecordBuilder:
     def __init__(self, schema: Schema, log_attributes: bool = False):
         self.log_attributes = log_attributes
         records = schema.records
-        self.sensitive = {("principal", p.name): _plan(p, records)
+        self.sensitive = {("principal", p.name): mask_plan(p, records)
                           for p in schema.principals.values()}
-        self.sensitive.update({("resource", r.name): _plan(r, records)
+        self.sensitive.update({("resource", r.name): mask_plan(r, records)
                                for r in schema.resources.values()})
-        self.sensitive[("context", "")] = _plan(schema.context, records)
+        self.sensitive[("context", "")] = mask_plan(schema.context, records)
 
     def build(self, request: dict, decision, decision_id: str, duration_us: float,
               request_id: str = "", peer: str = "") -> dict:
@@ -176,10 +144,10 @@ class RecordBuilder:
         sensitive = self.sensitive
         pkey, rkey = ("principal", p.get("type")), ("resource", r.get("type"))
         if pkey in sensitive:
-            record["principal"]["attrs"] = _masked(p.get("attrs"), sensitive[pkey])
+            record["principal"]["attrs"] = masked_attrs(p.get("attrs"), sensitive[pkey])
         if rkey in sensitive:
-            record["resource"]["attrs"] = _masked(r.get("attrs"), sensitive[rkey])
-        record["context"] = _masked(context, sensitive[("context", "")])
+            record["resource"]["attrs"] = masked_attrs(r.get("attrs"), sensitive[rkey])
+        record["context"] = masked_attrs(context, sensitive[("context", "")])
 
 
 class Recorder:

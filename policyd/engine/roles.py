@@ -20,5 +20,9 @@ def role_names_in(P: dict, roles, role_attrs: tuple[str, ...]) -> set[str]:
     return names
 
 
-def unknown_roles(roles, role_names: frozenset) -> FrozenList:
+def unknown_roles(roles, role_names: frozenset, masked: bool = False) -> FrozenList:
+    """The warnings; one `unknown_role:***` when the attribute holding roles is
+    `sensitive` (the names would put its values in every decision log line)."""
+    if masked:
+        return FrozenList(("unknown_role:***",))
     return FrozenList(f"unknown_role:{r}" for r in sorted(set(roles) - role_names))
