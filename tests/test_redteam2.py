@@ -264,3 +264,68 @@ def test_explanations_mask_sensitive_values_inside_records_maps_and_roles(tmp_pa
     with thread_server(tmp_path, reload=False) as (target, _), \
             DecisionClient(target, timeout=5) as client:
         _assert_masked(client.explain(_leaky_request()))
+
+
+# ---- 6. a slow JWKS endpoint and made-up kids stalled every call ----------------------
+
+
+def test_a_trickling_jwks_endpoint_stalls_no_caller(tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from policyd.authn import KeySet
+
+    keys = Keys()
+    served = {"n": 0}
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self):
+            served["n"] += 1
+            body = keys.jwks().encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            if served["n"] == 1:  # the first load at start is quick
+                self.wfile.write(body)
+                return
+            for i in range(len(body)):  # then a byte every 0.1 s: 40 s for the document
+                try:
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+        keyset = KeySet(url, refresh_s=1, timeout=1.0)
+        (tmp_path / "jwks.json").write_text(keys.jwks())  # the settings need a file
+        verifier = JwtVerifier(_jwt_settings(tmp_path / "jwks.json"), keys=keyset)
+        time.sleep(1.05)  # the keys are now due for a refresh
+        started = time.monotonic()
+        for i in range(30):  # made-up kids: each refused at once, one fetch at a time
+            with pytest.raises(TokenError, match="unknown signing key"):
+                verifier.verify(_token_with_kid(keys, f"made-up-{i}"))
+            assert verifier.verify(keys.token(sub=f"user{i}"))["id"] == f"user{i}"
+        assert time.monotonic() - started < 1.0  # 60 verifications, none waiting on it
+        end = time.monotonic() + 5
+        while keyset._fetching and time.monotonic() < end:
+            time.sleep(0.05)
+        assert not keyset._fetching  # the trickle was abandoned at its deadline
+        assert keyset.fetches <= 3
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _token_with_kid(keys: Keys, kid: str) -> str:
+    import jwt
+    now = int(time.time())
+    return jwt.encode({"iss": "https://idp.test", "aud": "orders-api", "sub": "x",
+                       "exp": now + 60}, keys.private["r1"], algorithm="RS256",
+                      headers={"kid": kid})

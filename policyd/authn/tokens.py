@@ -3,8 +3,11 @@ principal a verified token names.
 
 The header is trusted for nothing but choosing a key: the algorithm must be on the
 allow-list (asymmetric only, never `none`) and match the key's type, and the key comes
-only from the configured JWKS. An unknown `kid` refetches the JWKS at most once per
-`jwks_refresh_s`, so a flood of made-up kids is not a flood of fetches.
+only from the configured JWKS. The JWKS is fetched in the background, never on a
+request's thread: a token with an unknown `kid` is refused at once and starts a fetch
+(at most one at a time, at most once per `jwks_refresh_s`), keys older than that are
+refetched the same way, and a fetch has a total deadline, so a slow or trickling JWKS
+endpoint costs no caller anything.
 
 Verified tokens are remembered (by their exact text, as Envoy's jwt_authn does): a
 client sends the same token on every request, and a signature check costs 50-300 us
@@ -43,49 +46,75 @@ class KeySet:
     """The JWKS of one source (a file or a URL), cached between refreshes."""
 
     def __init__(self, source: str, refresh_s: float, clock=time.monotonic,
-                 timeout: float = 2.0):
+                 timeout: float = 5.0):
         self.source, self.refresh_s, self.clock, self.timeout = source, refresh_s, clock, timeout
         self._keys: dict = {}
         self.generation = 0  # changes when the keys do: verified tokens are forgotten
         self._fetched = float("-inf")
+        self._fetching = False
         self._lock = threading.Lock()
         self.fetches = 0
         self.refresh(force=True)
 
     def _text(self) -> str:
+        """The JWKS document within `timeout` seconds in all (a socket timeout alone is per
+        read, and an endpoint that trickles a byte at a time never reaches it)."""
         if "://" not in self.source:
             return Path(self.source).read_text(encoding="utf-8")
-        with urllib.request.urlopen(self.source, timeout=self.timeout) as resp:  # noqa: S310
-            return resp.read(1024 * 1024).decode("utf-8")
+        deadline = time.monotonic() + self.timeout
+        chunks, size = [], 0
+        with urllib.request.urlopen(self.source, timeout=min(1.0, self.timeout)) as resp:  # noqa: S310
+            while True:
+                chunk = resp.read1(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > _JWKS_MAX:
+                    raise ValueError(f"the JWKS is larger than {_JWKS_MAX:,} bytes")
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no complete JWKS within {self.timeout:g} s")
+        return b"".join(chunks).decode("utf-8")
 
-    def refresh(self, force: bool = False) -> None:
+    def refresh(self, force: bool = False, wait: bool | None = None) -> None:
+        """Fetch the keys again: now when forced (or `wait`), else in the background, and
+        only when no fetch is under way and the last began `refresh_s` ago or more."""
         with self._lock:
             now = self.clock()
-            if not force and now - self._fetched < self.refresh_s:
+            if self._fetching or not force and now - self._fetched < self.refresh_s:
                 return
-            self._fetched = now
+            self._fetched, self._fetching = now, True
             self.fetches += 1
-            try:
-                keys = jwt.PyJWKSet.from_json(self._text()).keys
-            except Exception as exc:  # keep the keys we had: an outage must not log out all
-                log.error("cannot load the JWKS from %s: %s", self.source, exc)
-                return
-            new = {k.key_id: k for k in keys}
+        if force if wait is None else wait:
+            self._load()
+        else:
+            threading.Thread(target=self._load, name="policyd-jwks", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            new = {k.key_id: k for k in jwt.PyJWKSet.from_json(self._text()).keys}
+        except Exception as exc:  # keep the keys we had: an outage must not log out all
+            log.error("cannot load the JWKS from %s: %s", self.source, exc)
+            self._fetching = False
+            return
+        with self._lock:
             if set(new) != set(self._keys) or any(
                     new[kid].key != self._keys[kid].key for kid in new):
                 self.generation += 1
-            self._keys = new
+            self._keys, self._fetching = new, False
 
     def get(self, kid):
+        """The key named `kid`, from the keys held now (None when unknown: a fetch is
+        started in the background for the next token)."""
         key = self._keys.get(kid)
         if key is None and kid is None and len(self._keys) == 1:
-            return next(iter(self._keys.values()))  # a token without kid, a JWKS of one key
-        if key is None:
+            key = next(iter(self._keys.values()))  # a token without kid, a JWKS of one key
+        if key is None or self.clock() - self._fetched >= self.refresh_s:
             self.refresh()
-            key = self._keys.get(kid)
         return key
 
 
+_JWKS_MAX = 1024 * 1024
 _REMEMBERED = 10_000
 _TIME_CLAIMS = ("exp", "nbf", "iat")  # checked here, not by PyJWT: one rule, first and cached
 
