@@ -329,3 +329,68 @@ def _token_with_kid(keys: Keys, kid: str) -> str:
     return jwt.encode({"iss": "https://idp.test", "aud": "orders-api", "sub": "x",
                        "exp": now + 60}, keys.private["r1"], algorithm="RS256",
                       headers={"kid": kid})
+
+
+# ---- 11. smaller gateway findings --------------------------------------------------------
+
+
+def test_an_indented_comment_in_the_pep_token_file_is_not_a_token(tmp_path):
+    from pydantic import ValidationError
+
+    from policyd.server.config import AuthZenSettings, pep_tokens
+
+    f = tmp_path / "pep-tokens.txt"
+    f.write_text("# current\nt0k3n-a\n  # old-token\n\t#retired\n\n  t0k3n-b  \n")
+    assert pep_tokens(f) == (b"t0k3n-a", b"t0k3n-b")
+    f.write_text("t0k3n-a old-token\n")  # two words on a line: neither is used as given
+    with pytest.raises(ValidationError, match=r"pep-tokens.txt:1: not one token"):
+        AuthZenSettings(pep_tokens=f)
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:@evil.example/jwks.json",  # userinfo: the host is evil.example
+    "http://127.0.0.1.evil.example/jwks.json",
+    "http://localhost.evil.example:80/jwks.json",
+    "http://evil.example/jwks.json",
+    "ftp://127.0.0.1/jwks.json",
+    "http://127.0.0.1:99999/jwks.json",
+])
+def test_the_jwks_url_is_parsed_not_prefix_matched(url):
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="authn.jwt.jwks"):
+        JwtSettings(issuers=["i"], audiences=["a"], jwks=url, principal_type="User")
+
+
+def test_a_jwks_redirect_is_never_followed(tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from policyd.authn import KeySet
+
+    keys, hits = Keys(), []
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            if self.path == "/jwks.json":
+                self.send_response(302)
+                self.send_header("location", "/elsewhere.json")
+                self.end_headers()
+                return
+            body = keys.jwks().encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        keyset = KeySet(f"http://127.0.0.1:{server.server_address[1]}/jwks.json", 300)
+        assert keyset.get("r1") is None and hits == ["/jwks.json"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,12 +37,29 @@ class JwtSettings(_Section):
 
     @model_validator(mode="after")
     def _jwks_source(self) -> JwtSettings:
-        if self.jwks.startswith("http://") and not self.jwks.startswith(
-                ("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:")):
-            raise ValueError("authn.jwt.jwks: an http:// URL only on 127.0.0.1; use https://")
-        if "://" not in self.jwks and not Path(self.jwks).is_file():
+        if "://" in self.jwks:
+            _jwks_url(self.jwks)
+        elif not Path(self.jwks).is_file():
             raise ValueError(f"authn.jwt.jwks: no such file: {self.jwks}")
         return self
+
+
+def _jwks_url(url: str) -> None:
+    """An https:// URL, or http:// to the loopback address only (for tests): the host is
+    the parsed one, so `http://127.0.0.1:@evil.example/` (userinfo) is evil.example."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        if parts.port == 0:  # reading .port also refuses a malformed or out-of-range one
+            raise ValueError("port 0")
+    except ValueError as exc:
+        raise ValueError(f"authn.jwt.jwks: not a URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError("authn.jwt.jwks: an https:// URL (or a file)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("authn.jwt.jwks: a URL with user information is refused")
+    if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("authn.jwt.jwks: an http:// URL only on 127.0.0.1; use https://")
 
 
 class MtlsSettings(_Section):

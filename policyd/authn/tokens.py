@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class KeySet:
             return Path(self.source).read_text(encoding="utf-8")
         deadline = time.monotonic() + self.timeout
         chunks, size = [], 0
-        with urllib.request.urlopen(self.source, timeout=min(1.0, self.timeout)) as resp:  # noqa: S310
+        with _OPENER.open(self.source, timeout=min(1.0, self.timeout)) as resp:
             while True:
                 chunk = resp.read1(65536)
                 if not chunk:
@@ -115,6 +116,18 @@ class KeySet:
 
 
 _JWKS_MAX = 1024 * 1024
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """The JWKS comes from the configured URL only: a redirect (to plain HTTP, to another
+    host) is a failed fetch, never followed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused",
+                                     headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 _REMEMBERED = 10_000
 _TIME_CLAIMS = ("exp", "nbf", "iat")  # checked here, not by PyJWT: one rule, first and cached
 

@@ -49,7 +49,26 @@ class AuthZenSettings(_Section):
     def _files(self) -> AuthZenSettings:
         if self.pep_tokens is not None and not self.pep_tokens.is_file():
             raise ValueError(f"authzen.pep_tokens: no such file: {self.pep_tokens}")
+        pep_tokens(self.pep_tokens)  # every line is read at start, as serving reads it
         return self
+
+
+def pep_tokens(path: Path | None) -> tuple[bytes, ...]:
+    """The PEP bearer tokens of a file, one a line; blank lines and comments (`#` first
+    on its line, after any indentation) are skipped. A line that is neither a comment nor
+    one token (RFC 6750: no whitespace inside) is a ValueError naming it."""
+    if path is None:
+        return ()
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        token = line.strip()
+        if not token or token.startswith("#"):
+            continue
+        if any(c.isspace() for c in token) or not token.isascii():
+            raise ValueError(f"authzen.pep_tokens: {path}:{number}: not one token (tokens "
+                             "hold no spaces; a comment starts its line with #)")
+        out.append(token.encode())
+    return tuple(out)
 
 
 class ServeConfig(BaseModel):

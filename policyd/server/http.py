@@ -37,14 +37,6 @@ class _Refused(Exception):
         self.status, self.message, self.headers = status, message, headers or {}
 
 
-def pep_tokens(path) -> tuple[bytes, ...]:
-    """The PEP bearer tokens of a file, one a line (blank lines and # comments skipped)."""
-    if path is None:
-        return ()
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return tuple(t.strip().encode() for t in lines if t.strip() and not t.startswith("#"))
-
-
 class AuthZenApp:
     def __init__(self, authzen: AuthZen, base_url: str, max_body: int, pep_tokens=()):
         self.authzen, self.base_url = authzen, base_url.rstrip("/")

@@ -100,7 +100,8 @@ def http_front(cfg: ServeConfig, engine: Engine, metrics, shadow=None):
     import hashlib
 
     from .authzen import AuthZen
-    from .http import AuthZenApp, HttpServer, pep_tokens
+    from .config import pep_tokens
+    from .http import AuthZenApp, HttpServer
 
     z = cfg.authzen
     secret = hashlib.sha256(z.page_secret.encode()).digest() if z.page_secret else None
