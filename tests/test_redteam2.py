@@ -394,3 +394,48 @@ def test_a_jwks_redirect_is_never_followed(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---- 9. the entity data loader rewrote line separators and crashed on odd entries -------
+
+TEAMS = """
+principal User { roles: set<string>  team: string stored }
+role viewer
+resource Doc { team: string  actions read }
+policy docs for Doc { allow read when principal.team == resource.team  show * }
+"""
+
+
+@pytest.mark.parametrize("suffix", [".data.jsonl", ".data.json"])
+def test_line_separators_inside_data_strings_are_kept(tmp_path, suffix):
+    import json
+
+    from policyd import Engine
+
+    (tmp_path / "set.policy").write_text(TEAMS)
+    entries = [{"type": "User", "id": f"u{i}", "attrs": {"team": team}}
+               for i, team in enumerate(["eng\u2028", "ops\u2029x", "a\u0085b", "c\x1cd",
+                                         "e\x0bf", "g\x0ch", "plain"])]
+    text = "\n".join(json.dumps(e, ensure_ascii=False) for e in entries) \
+        if suffix == ".data.jsonl" else json.dumps(entries, ensure_ascii=False)
+    (tmp_path / f"users{suffix}").write_text(text + "\r\n", encoding="utf-8", newline="")
+    rows = Engine.from_path(tmp_path).policy_set.entities.principals["User"].rows
+    assert {k: v["team"] for k, v in rows.items()} == \
+        {e["id"]: e["attrs"]["team"] for e in entries}
+
+
+@pytest.mark.parametrize("entry", [
+    {"type": [], "id": "x", "attrs": {}}, {"type": {}, "id": "x"},
+    {"type": "User", "id": "x", "kind": {}}, {"type": "User", "id": "x", "kind": []},
+    {"type": "User", "id": "x", "kind": "principal", "attrs": {"team": "t"}, "more": 1},
+])
+def test_odd_data_entries_are_diagnostics_not_crashes(tmp_path, entry, capsys):
+    import json
+
+    from policyd.cli import main
+
+    (tmp_path / "set.policy").write_text(TEAMS)
+    (tmp_path / "users.data.jsonl").write_text(json.dumps(entry) + "\n")
+    assert main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "users.data.jsonl:1:1: error[E502]" in err and "Traceback" not in err

@@ -82,7 +82,7 @@ def parse_file(path: str, text: str, report: Callable[[Diagnostic], None]) -> li
     """(value, Span) per entry; a JSON syntax error is one diagnostic for the file."""
     out = []
     if path.endswith(".jsonl"):
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(text.split("\n"), 1):  # not splitlines: see _lines
             if line.strip():
                 try:
                     out.append((json.loads(line), Span(path, number, 1)))
@@ -126,9 +126,10 @@ def entry_of(value, where: Span, report) -> Entry | None:
         report(Diagnostic.at(where, "E502", "an entry is an object with type, id and attrs"))
         return None
     extra = sorted(set(value) - _KEYS)
+    kind = value.get("kind", "principal")
     if extra or not isinstance(value.get("type"), str) or not isinstance(value.get("id"), str) \
             or not isinstance(value.get("attrs", {}), dict) \
-            or value.get("kind", "principal") not in ("principal", "resource") \
+            or type(kind) is not str or kind not in ("principal", "resource") \
             or not value.get("id"):
         what = f"`{extra[0]}` is not part of an entry" if extra else \
             "an entry needs a string `type`, a non-empty string `id` and an `attrs` object " \
@@ -152,12 +153,20 @@ def _nth_line(path: str, part: list[str], start: int, i: int) -> Span:
     return Span(path, start + 1, 1)
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a .jsonl file: split on "\n" only. str.splitlines() also splits at
+    U+2028, U+2029, U+0085 and others, which JSON strings may hold unescaped: the
+    halves would be joined back with a comma (`"eng\u2028"` read as `"eng,"`)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines and not lines[-1] else lines
+
+
 def _chunks(path: str, text: str, report):
     """(entries, where) pieces of a file, each decoded in one C-speed parse; `where(i)`
     finds entry i's line when it has a problem. A syntax error is reported with its line
     and, in .jsonl, the other lines still count."""
     if path.endswith(".jsonl"):
-        lines = text.splitlines()
+        lines = _lines(text)
         for start in range(0, len(lines), CHUNK):
             part = lines[start:start + CHUNK]
             try:
@@ -227,7 +236,8 @@ def _load(data, schema, validators, explain, pool, targets, check, rows, diags) 
             for index, value in enumerate(values):
                 # the short path: a well-formed entry of a known type whose attributes check
                 if type(value) is dict and len(value) == 2 + ("attrs" in value) + \
-                        ("kind" in value) and "type" in value and "id" in value:
+                        ("kind" in value) and type(value.get("type")) is str and \
+                        type(value.get("kind", "")) is str and "id" in value:
                     slot = slots.get((value.get("kind"), value["type"]))
                     eid, attrs = value["id"], value.get("attrs", {})
                     if slot is not None and type(eid) is str and eid and type(attrs) is dict \
