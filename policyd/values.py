@@ -51,6 +51,17 @@ def utf8_len(s: str) -> int:
     return len(s.encode("utf-8", "surrogatepass"))
 
 
+def printable(text: str) -> str:
+    """`text` as valid Unicode for an error message: a lone surrogate a request smuggled
+    in (JSON allows `"\\ud800"`) is written as its escape, since gRPC status details,
+    HTTP bodies and log lines must be UTF-8 and would fail to encode it."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def format_ip(v: IpValue) -> str:
     """The text of an ip value: an address, or a range in CIDR form (ranges are always
     prefix-aligned, since they are parsed from CIDR text)."""

@@ -419,3 +419,34 @@ def test_every_page_token_it_issues_is_accepted_whatever_bytes_its_mac_holds():
     for offset in range(400):
         digest = f"{offset:032x}"
         assert service._offset(service._token(offset, digest), digest) == offset
+
+
+SURROGATES = """
+principal User { roles: set<string>  tags?: map<string, string> }
+role viewer
+resource Doc { actions read }
+policy docs for Doc { allow read when principal is viewer  show * }
+"""
+
+
+def test_one_item_with_a_lone_surrogate_is_decided_false_not_the_batch_a_500(tmp_path):
+    """Issue 28, item 10: a map key `\\ud800` in one item made the whole batch a 500 (the
+    item's error message quoted it, and the response could not be encoded)."""
+    (tmp_path / "docs.policy").write_text(SURROGATES)
+    server, url = _serve(tmp_path, tmp_path / "docs.policy")
+    viewer = {"type": "User", "id": "u", "properties": {"roles": ["viewer"]}}
+    item = {"subject": viewer, "action": READ, "resource": {"type": "Doc", "id": "d"}}
+    odd = {**item, "subject": {**viewer, "properties": {"roles": ["viewer"],
+                                                        "tags": {"\ud800": 1}}}}
+    try:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            r = _post(client, "/access/v1/evaluations", {"evaluations": [item, odd, item]})
+            assert r.status_code == 200, r.text
+            answers = r.json()["evaluations"]
+            assert [a["decision"] for a in answers] == [True, False, True]
+            assert answers[1]["context"]["error"]["status"] == 400
+            assert "\\ud800" in answers[1]["context"]["error"]["message"]
+            single = _post(client, "/access/v1/evaluation", odd)
+            assert single.status_code == 400 and "\\ud800" in single.json()["error"]
+    finally:
+        server.terminate()

@@ -439,3 +439,22 @@ def test_odd_data_entries_are_diagnostics_not_crashes(tmp_path, entry, capsys):
     assert main(["check", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "users.data.jsonl:1:1: error[E502]" in err and "Traceback" not in err
+
+
+# ---- 10. a lone surrogate in a request turned a refusal into a failure --------------------
+
+
+def test_a_lone_surrogate_is_an_invalid_argument_naming_it_over_grpc():
+    from policyd import RequestError
+    from policyd.client import DecisionClient
+
+    from .conftest import EXAMPLES, OFFICE, order, req, user
+    from .servers import thread_server
+
+    request = req(user(), "read", order(), {**OFFICE, "\ud800": "x"})
+    with thread_server(EXAMPLES / "orders", reload=False) as (target, _), \
+            DecisionClient(target, timeout=5) as client:
+        for _ in range(2):  # the second over the same channel: the server is still fine
+            with pytest.raises(RequestError, match=r"context.*\\ud800.*not declared"):
+                client.check(request)
+        assert client.check(req(user(), "read", order(), OFFICE)).allowed

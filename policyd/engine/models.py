@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..values import printable
+
 
 class FrozenList(list):
     """A list that cannot change: decisions are values, shared between requests."""
@@ -67,7 +69,11 @@ def make_decision(allowed: bool, reasons, visible, retry_after: float, version: 
 
 
 class RequestError(ValueError):
-    """A request that does not match the declarations; never decided, never allowed."""
+    """A request that does not match the declarations; never decided, never allowed. Its
+    message quotes the request, lone surrogates escaped (values.printable)."""
+
+    def __init__(self, message: str = "invalid request"):
+        super().__init__(printable(str(message)))
 
 
 class Entity(BaseModel):

@@ -20,13 +20,18 @@ import time
 
 from ..engine import Engine
 from ..engine.models import RequestError
+from ..values import printable
 
 SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
 MAX_PAGE = 1000
 
 
 class BadRequest(ValueError):
-    """A payload that is not an AuthZEN request (HTTP 400); the message says why."""
+    """A payload that is not an AuthZEN request (HTTP 400); the message says why (lone
+    surrogates escaped, as in RequestError)."""
+
+    def __init__(self, message: str):
+        super().__init__(printable(str(message)))
 
 
 def _object(value, where: str) -> dict:

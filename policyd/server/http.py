@@ -19,7 +19,8 @@ import time
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSON
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .authzen import AuthZen, BadRequest
@@ -128,6 +129,18 @@ class AuthZenApp:
         if not isinstance(body, dict):
             raise _Refused(400, "the body must be a JSON object")
         return body
+
+
+class JSONResponse(_StarletteJSON):
+    """Starlette's JSONResponse, but a body holding a lone surrogate (an id from entity
+    data, say) is written with JSON escapes instead of failing to encode as UTF-8."""
+
+    def render(self, content) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False,
+                              separators=(",", ":")).encode("ascii")
 
 
 def _echo(request: Request) -> dict:
