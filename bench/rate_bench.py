@@ -87,12 +87,12 @@ def churn_cost(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> dict:
     addresses: (a) they have all expired, so each new bucket lets the oldest go; (b) at
     the --rate-max-keys bound with none expired, so each new one evicts (scanning the 64
     least recently used for a full bucket first)."""
-    from policyd.engine.ratelimit import MemoryStore
+    from policyd.engine.ratelimit import MemoryStore, every
 
     def per_new(store: MemoryStore, size: int, now: float) -> float:
         for i in range(size):
-            store.acquire([(("r", f"old{i}"), 3600.0, 10.0)], 0.0, False)
-        fresh = [[(("r", f"new{i}"), 3600.0, 10.0)] for i in range(20_000)]
+            store.acquire([(("r", f"old{i}"), *every(3600.0, 10.0))], 0.0, False)
+        fresh = [[(("r", f"new{i}"), *every(3600.0, 10.0))] for i in range(20_000)]
         t0 = time.perf_counter_ns()
         for b in fresh:
             store.acquire(b, now, False)

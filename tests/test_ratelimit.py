@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policyd import Engine, compile_text
-from policyd.engine.ratelimit import MemoryStore
+from policyd.engine.ratelimit import MemoryStore, every
 
 SCHEMA = """
 principal User { roles: set<string> tenant: string }
@@ -45,7 +45,7 @@ def request(action="login", uid="u1", ip="10.0.0.1", tenant="t1", dry=False, rol
 
 
 def test_gcra_arithmetic():
-    store, bucket = MemoryStore(), [(("r", "k"), 12.0, 5.0)]  # 5 per minute, burst 5
+    store, bucket = MemoryStore(), [(("r", "k"), *every(12.0, 5.0))]  # 5 per minute, burst 5
     for _ in range(5):
         assert store.acquire(bucket, 0.0, False).retry_after == 0.0
     assert store.acquire(bucket, 0.0, False).retry_after == pytest.approx(12.0)
@@ -143,17 +143,17 @@ def test_memory_store_is_bounded_and_drops_full_buckets_first():
     store = MemoryStore(max_keys=100)
     now = 0.0
     for i in range(50):  # 50 buckets that refill completely within a second
-        store.acquire([(("short", i), 0.001, 1.0)], now, False)
+        store.acquire([(("short", i), *every(0.001, 1.0))], now, False)
     for i in range(50):  # 50 long-lived buckets
-        store.acquire([(("long", i), 3600.0, 1.0)], now, False)
+        store.acquire([(("long", i), *every(3600.0, 1.0))], now, False)
     assert len(store) == 100
     now = 10.0
     for i in range(50):  # 50 new ones: the full "short" buckets go first
-        store.acquire([(("new", i), 3600.0, 1.0)], now, False)
+        store.acquire([(("new", i), *every(3600.0, 1.0))], now, False)
     assert len(store) == 100
     assert all(k[0] != "short" for k in store._tat)
     for i in range(1000):  # then least recently used
-        store.acquire([(("more", i), 3600.0, 1.0)], now, False)
+        store.acquire([(("more", i), *every(3600.0, 1.0))], now, False)
     assert len(store) == 100
     assert {k[0] for k in store._tat} == {"more"}
 
@@ -165,7 +165,7 @@ def test_a_touched_bucket_is_kept_even_when_it_refused():
     hour = 3600.0
 
     def take(*names):
-        return store.acquire([((n,), hour, 1.0) for n in names], 0.0, False).passed
+        return store.acquire([((n,), *every(hour, 1.0)) for n in names], 0.0, False).passed
 
     assert take("a") and take("b") and take("c")
     assert not take("a")  # refused, and now the most recently used
@@ -186,7 +186,7 @@ def test_memory_store_is_thread_safe():
 
     def take():
         for _ in range(200):
-            passed.append(store.acquire([(("r", "k"), 3600.0, 100.0)], 0.0, False).passed)
+            passed.append(store.acquire([(("r", "k"), *every(3600.0, 100.0))], 0.0, False).passed)
 
     threads = [threading.Thread(target=take) for _ in range(8)]
     for t in threads:

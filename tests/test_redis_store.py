@@ -16,6 +16,7 @@ import redis
 
 from policyd import Engine, compile_text
 from policyd.client import DecisionClient
+from policyd.engine.ratelimit import every
 from policyd.engine.redis_store import RedisStore
 
 from .servers import ServeProcess, free_port, health_status
@@ -66,17 +67,17 @@ def server():
 
 def test_gcra_in_redis(server):
     store = RedisStore(server.url)
-    bucket = [(("orders#12", "alice"), 12.0, 5.0)]
+    bucket = [(("orders#12", "alice"), *every(12.0, 5.0))]
     assert [store.acquire(bucket, 0, False).passed for _ in range(5)] == [True] * 5
     limited = store.acquire(bucket, 0, False)
     assert limited.exhausted == ("orders#12",)
     assert 11.5 < limited.retry_after <= 12.0  # Redis's own clock has moved a little
-    assert store.acquire([(("orders#12", "bob"), 12.0, 5.0)], 0, False).passed
+    assert store.acquire([(("orders#12", "bob"), *every(12.0, 5.0))], 0, False).passed
 
 
 def test_all_or_nothing_and_dry_run(server):
     store = RedisStore(server.url)
-    a, b = (("a", "k"), 3600.0, 2.0), (("b", "k"), 3600.0, 1.0)
+    a, b = (("a", "k"), *every(3600.0, 2.0)), (("b", "k"), *every(3600.0, 1.0))
     assert store.acquire([a, b], 0, dry_run=True).passed
     assert store.acquire([a, b], 0, False).passed
     refused = store.acquire([a, b], 0, False)
@@ -87,8 +88,8 @@ def test_all_or_nothing_and_dry_run(server):
 
 def test_keys_are_hashed_bounded_by_ttl_and_numbers_are_canonical(server):
     store = RedisStore(server.url, prefix="test:")
-    store.acquire([(("r", "alice'); DROP", 1.0), 60.0, 1.0)], 0, False)
-    assert not store.acquire([(("r", "alice'); DROP", 1), 60.0, 1.0)], 0, False).passed
+    store.acquire([(("r", "alice'); DROP", 1.0), *every(60.0, 1.0))], 0, False)
+    assert not store.acquire([(("r", "alice'); DROP", 1), *every(60.0, 1.0))], 0, False).passed
     keys = server.client().keys("*")
     assert len(keys) == 1 and re.fullmatch(rb"test:[0-9a-f]{32}", keys[0])
     assert 0 < server.client().pttl(keys[0]) <= 60_001
@@ -96,29 +97,29 @@ def test_keys_are_hashed_bounded_by_ttl_and_numbers_are_canonical(server):
 
 def test_script_is_reloaded_after_noscript(server):
     store = RedisStore(server.url)
-    assert store.acquire([(("r", "k"), 1.0, 2.0)], 0, False).passed
+    assert store.acquire([(("r", "k"), *every(1.0, 2.0))], 0, False).passed
     server.client().script_flush()
-    assert store.acquire([(("r", "k"), 1.0, 2.0)], 0, False).passed
+    assert store.acquire([(("r", "k"), *every(1.0, 2.0))], 0, False).passed
 
 
 def test_one_batch_decides_its_requests_in_order_each_all_or_nothing(server):
     store = RedisStore(server.url)
-    one = [(("r", "k"), 3600.0, 2.0)]
-    both = [(("r", "k"), 3600.0, 2.0), (("s", "k"), 3600.0, 5.0)]
+    one = [(("r", "k"), *every(3600.0, 2.0))]
+    both = [(("r", "k"), *every(3600.0, 2.0)), (("s", "k"), *every(3600.0, 5.0))]
     requests = [(one, True), (one, False), (both, False), (both, False), (one, False),
-                ([(("s", "k"), 3600.0, 5.0)], False)]
+                ([(("s", "k"), *every(3600.0, 5.0))], False)]
     replies = store.run([store.prepare(b, dry) for b, dry in requests])
     verdicts = [store.verdict(b, reply) for (b, _), reply in zip(requests, replies, strict=True)]
     # a dry run takes nothing; the third request takes r's last token; the fourth finds
     # r empty and takes nothing from s either, so s still has 4 tokens for the last one
     assert [v.passed for v in verdicts] == [True, True, True, False, False, True]
     assert verdicts[3].exhausted == ("r",) and 3500 < verdicts[3].retry_after <= 3600
-    assert store.acquire([(("s", "k"), 3600.0, 5.0)], 0, False).passed
+    assert store.acquire([(("s", "k"), *every(3600.0, 5.0))], 0, False).passed
 
 
 def test_concurrent_requests_share_round_trips_and_stay_exact(server):
     store = RedisStore(server.url, timeout=1.0)
-    bucket = [(("r", "shared"), 3600.0, 100.0)]
+    bucket = [(("r", "shared"), *every(3600.0, 100.0))]
     passed = []
 
     def worker():
@@ -145,7 +146,7 @@ def test_a_unix_socket_url_reaches_redis(tmp_path):
             assert time.monotonic() < end, "redis-server made no socket"
             time.sleep(0.05)
         store = RedisStore(f"unix://{sock}?db=0")
-        bucket = [(("r", "k"), 60.0, 1.0)]
+        bucket = [(("r", "k"), *every(60.0, 1.0))]
         assert store.acquire(bucket, 0, False).passed
         assert store.acquire(bucket, 0, False).exhausted == ("r",)
         store.close()
@@ -236,3 +237,21 @@ def test_a_rate_store_url_of_another_scheme_is_refused():
 
     with pytest.raises(ConfigError, match="redis://, rediss:// or unix://"):
         build_config(None, {"path": "x", "rate_store": "memcached://h"})
+
+
+def test_exactly_the_burst_passes_at_once_in_redis_as_in_memory(server):
+    """Issue 28, item 12: the script's arithmetic is the memory store's, exact, for every
+    combination (periods long enough that no token comes back during the calls)."""
+    from policyd.engine.ratelimit import MemoryStore, rate
+
+    store = RedisStore(server.url, timeout=1.0)
+    for i, (count, period, burst) in enumerate(
+            (c, p, b) for c in (1, 2, 3, 5, 7, 10, 60) for p in (60, 900, 3600, 86400)
+            for b in (None, 1, 3, 60)):
+        bucket = [(("r", f"k{i}"), *rate(count, period, burst))]
+        limit = count if burst is None else burst
+        got = [store.acquire(bucket, 0, False).passed for _ in range(limit + 1)]
+        assert got == [True] * limit + [False], (count, period, burst)
+        memory = MemoryStore()
+        assert [memory.acquire(bucket, 1_764_000_000.25, False).passed
+                for _ in range(limit + 1)] == got

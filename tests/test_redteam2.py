@@ -458,3 +458,72 @@ def test_a_lone_surrogate_is_an_invalid_argument_naming_it_over_grpc():
             with pytest.raises(RequestError, match=r"context.*\\ud800.*not declared"):
                 client.check(request)
         assert client.check(req(user(), "read", order(), OFFICE)).allowed
+
+
+# ---- 12. a limit admitted one request too few at one instant ----------------------------
+
+COUNTS = (1, 2, 3, 5, 7, 10, 20, 60, 100, 300, 1000)
+PERIODS = {"1s": 1, "7s": 7, "1m": 60, "15m": 900, "1h": 3600, "1d": 86400}
+BURSTS = (None, 1, 3, 60)
+
+
+def _burst_at_one_instant(store, count, period, burst, now) -> list[bool]:
+    from policyd.engine.ratelimit import rate
+
+    bucket = [(("r", "k"), *rate(count, period, burst))]
+    limit = count if burst is None else burst
+    return [store.acquire(bucket, now, False).passed for _ in range(limit + 1)]
+
+
+@pytest.mark.parametrize("count", COUNTS)
+def test_exactly_the_burst_passes_at_one_instant_for_every_combination(count):
+    from policyd.engine.ratelimit import MemoryStore
+
+    for period in PERIODS.values():
+        for burst in BURSTS:
+            now = 1_764_000_000.123457  # an epoch instant: float spacing here is 2.4e-7 s
+            got = _burst_at_one_instant(MemoryStore(), count, period, burst, now)
+            assert got == [True] * (len(got) - 1) + [False], (count, period, burst)
+
+
+def test_exactly_the_burst_passes_at_any_instant():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from policyd.engine.ratelimit import MemoryStore
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(count=st.integers(1, 400), period=st.sampled_from(sorted(PERIODS.values()) +
+                                                              [0.5, 1.5, 86400 * 30]),
+           burst=st.none() | st.integers(1, 400), now=st.floats(0, 4e9))
+    def run(count, period, burst, now):
+        got = _burst_at_one_instant(MemoryStore(), count, period, burst, now)
+        assert got == [True] * (len(got) - 1) + [False]
+
+    run()
+
+
+@pytest.mark.parametrize("limit", ["5 per 1s", "300 per 1m burst 60", "3 per 1s",
+                                   "7 per 1h burst 7", "100 per 1s burst 20"])
+def test_a_policy_limit_admits_its_burst_under_a_frozen_clock(limit):
+    from policyd import Engine, compile_text
+
+    text = SUSPENDED.replace("  show *\n", f"  show *\n  limit read: {limit} by principal.id\n")
+    engine = Engine(compile_text(text), clock=lambda: 1_764_000_000.5)
+    request = {"principal": {"type": "User", "id": "u", "attrs": {"roles": ["viewer"]}},
+               "action": "read", "resource": {"type": "Doc", "id": "d", "attrs": {}}}
+    words = limit.split()
+    burst = int(words[-1]) if "burst" in words else int(words[0])
+    got = [engine.check(request).allowed for _ in range(burst + 1)]
+    assert got == [True] * burst + [False]
+
+
+def test_limit_counts_and_bursts_are_whole_tokens(tmp_path):
+    from policyd import PolicyError, compile_text
+
+    for bad in ("0.5 per 1s", "5 per 1s burst 2.5", "5 per 0.0000001s",
+                "1 per 1d burst 1000000000"):
+        text = SUSPENDED.replace("  show *\n", f"  show *\n  limit read: {bad} by principal.id\n")
+        with pytest.raises(PolicyError) as err:
+            compile_text(text)
+        assert "E119" in err.value.render(), bad

@@ -5,6 +5,13 @@ interval T = period / N and burst B, a request at `now` passes when
 max(TAT, now) + T - now <= B * T, and then TAT becomes max(TAT, now) + T. A
 bucket whose TAT is in the past is full: the same as no bucket at all, which is
 why expired buckets can be dropped without losing anything.
+
+The arithmetic is exact: times are whole microseconds, T is period / N rounded up to
+a whole microsecond (a limit never admits more than it says, and is at most 1 us
+per token slower), and B * T is computed once, when the set is compiled. Every value
+is an integer below 2**53, held in a float, so the memory store and the Redis script
+(Lua's numbers are doubles) compute exactly the same thing. Absolute epoch floats in
+seconds are not exact: there, `5 per 1s` at one instant admitted 4.
 """
 
 from __future__ import annotations
@@ -15,8 +22,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import islice
 
-# ((rule full name, *key values), interval seconds, burst): what a generated limiter returns;
-# the key is one flat tuple, hashed once per dict operation
+from ..language.checked import US
+from ..language.checked import rate as rate  # (T, B * T) of a limit, as the checker makes them
+
+
+def every(seconds: float, burst: float = 1) -> tuple[float, float]:
+    """(T, B * T) for one token every `seconds`, holding `burst`: a bucket's numbers for
+    callers that build buckets by hand (a generated limiter has them from `rate`)."""
+    interval = float(max(1, round(seconds * US)))
+    return interval, interval * burst
+
+
+# ((rule full name, *key values), T in us, B * T in us): what a generated limiter returns;
+# the key is one flat tuple, hashed once per dict operation. Both numbers are whole.
 Bucket = tuple[tuple, float, float]
 
 
@@ -79,8 +97,9 @@ class MemoryStore(RateStore):
 
     def acquire(self, buckets: list[Bucket], now: float, dry_run: bool) -> Verdict:
         tats = self._tat
+        now = round(now * US)  # whole microseconds (module docstring): exact below
         if len(buckets) == 1:  # the common case, with nothing allocated when it passes
-            key, interval, burst = buckets[0]
+            key, interval, limit = buckets[0]
             lock = self._lock
             lock.acquire()  # not `with`: its two method calls cost more than the rest here
             try:
@@ -90,9 +109,9 @@ class MemoryStore(RateStore):
                 else:
                     tats.move_to_end(key)  # touched, refused or not: most recently used
                     start = now if tat < now else tat
-                wait = start + interval - burst * interval - now
-                if wait > 1e-9:
-                    return Verdict((key[0],), wait)
+                wait = start + interval - limit - now
+                if wait > 0:
+                    return Verdict((key[0],), wait / US)
                 if dry_run:
                     return PASSED
                 tats[key] = start + interval
@@ -105,19 +124,19 @@ class MemoryStore(RateStore):
                 lock.release()
         with self._lock:
             planned, exhausted, retry = [], [], 0.0
-            for key, interval, burst in buckets:  # GCRA, as in the module docstring
+            for key, interval, limit in buckets:  # GCRA, as in the module docstring
                 tat = tats.get(key)
                 if tat is not None:
                     tats.move_to_end(key)
                 start = now if tat is None or tat < now else tat
-                wait = start + interval - burst * interval - now
-                if wait > 1e-9:
+                wait = start + interval - limit - now
+                if wait > 0:
                     exhausted.append(key[0])
                     if wait > retry:
                         retry = wait
                 planned.append((key, start + interval, tat is None))
             if exhausted:
-                return Verdict(tuple(exhausted), retry)
+                return Verdict(tuple(exhausted), retry / US)
             if not dry_run:
                 for key, new_tat, new in planned:
                     tats[key] = new_tat

@@ -27,7 +27,8 @@ from .ratelimit import PASSED, Bucket, RateStore, StoreUnavailable, Verdict
 log = logging.getLogger("policyd.ratelimit")
 
 # KEYS: every request's bucket keys, request after request. ARGV, per request: "1" for a
-# dry run, its bucket count n, then n pairs of interval and burst (microseconds, tokens).
+# dry run, its bucket count n, then n pairs of T and B * T (whole microseconds: every
+# number here is an integer below 2**53, exact in Lua's doubles; engine/ratelimit.py).
 # Returns one string per request: the retry in microseconds, then the 1-based indexes of
 # its exhausted buckets, space-separated ("0" when it passed).
 GCRA_LUA = """
@@ -41,11 +42,11 @@ while a <= #ARGV do
   local planned, exhausted, retry = {}, {}, 0
   for i = 0, n - 1 do
     local interval = tonumber(ARGV[a + 2 * i])
-    local burst = tonumber(ARGV[a + 2 * i + 1])
+    local limit = tonumber(ARGV[a + 2 * i + 1])
     local tat = tonumber(redis.call('GET', KEYS[k + i]))
     if tat == nil or tat < now then tat = now end
     local new_tat = tat + interval
-    local wait = new_tat - burst * interval - now
+    local wait = new_tat - limit - now
     if wait > 0 then
       exhausted[#exhausted + 1] = i + 1
       if wait > retry then retry = wait end
@@ -95,9 +96,8 @@ def _bulk(data: bytes) -> bytes:
     return _bulk_head(len(data)) + data + b"\r\n"
 
 
-def _limit_args(interval: float, burst: float) -> bytes:
-    return (_bulk(str(max(1, round(interval * 1_000_000))).encode())
-            + _bulk(repr(float(burst)).encode()))
+def _limit_args(interval: float, limit: float) -> bytes:
+    return _bulk(b"%d" % interval) + _bulk(b"%d" % limit)
 
 
 _SHA_ARG = _bulk(SHA.encode())
@@ -119,7 +119,7 @@ class RedisStore(RateStore):
         self._down_until = 0.0
         self._down = False
         self._key_head = _bulk_head(len(prefix.encode()) + 32) + prefix.encode()
-        self._limits: dict[tuple, bytes] = {}  # (interval, burst) -> its two arguments
+        self._limits: dict[tuple, bytes] = {}  # (T, B * T) -> its two arguments
 
     def acquire(self, buckets: list[Bucket], now: float, dry_run: bool) -> Verdict:
         if self._resting():
@@ -132,11 +132,11 @@ class RedisStore(RateStore):
         head, limits = self._key_head, self._limits
         keys = []
         args = [_DRY if dry_run else _LIVE, _bulk(str(len(buckets)).encode())]
-        for key, interval, burst in buckets:
+        for key, interval, limit in buckets:
             keys.append(head + _digest(key).encode() + b"\r\n")
-            arg = limits.get((interval, burst))
+            arg = limits.get((interval, limit))
             if arg is None:
-                arg = limits[(interval, burst)] = _limit_args(interval, burst)
+                arg = limits[(interval, limit)] = _limit_args(interval, limit)
             args.append(arg)
         return keys, args, 2 + 2 * len(buckets)
 

@@ -55,12 +55,30 @@ IR = Const | Read | ActionName | Op
 # ---- rules and the checked set -------------------------------------------------
 
 
+US = 1_000_000  # microseconds per second: the unit of every rate bucket time
+HORIZON_US = 100 * 365 * 86400 * US  # B * T at most: a century keeps TATs below 2**53
+
+
+def rate(count: int, period_s: float, burst: int | None = None) -> tuple[float, float]:
+    """(T, B * T) in whole microseconds for `count per period burst B` (B defaults to
+    the count), T rounded up: B requests at one instant pass and the next does not, and
+    a limit never admits more than it says (engine/ratelimit.py has the arithmetic)."""
+    period_us = round(period_s * US)
+    interval = max(1, -(-period_us // int(count)))
+    return float(interval), float(interval * int(count if burst is None else burst))
+
+
 @dataclass(frozen=True, slots=True)
 class Limit:
     count: float
     period: float
     burst: float
     keys: tuple[IR, ...]
+
+    @property
+    def bucket(self) -> tuple[float, float]:
+        """(T, B * T) in whole microseconds: what a generated limiter hands the store."""
+        return rate(int(self.count), self.period, int(self.burst))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from . import nodes as n
-from .checked import CheckedRule, CheckedSet, Const, Limit
+from .checked import HORIZON_US, US, CheckedRule, CheckedSet, Const, Limit, rate
 from .declarations import DeclarationChecks
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
 from .exprs import IMPLICIT, ExprChecker, Scope
@@ -200,12 +200,20 @@ class Checker(DeclarationChecks):
         spec = rule.limit
         ok = True
         for value, what in ((spec.count, "count"), (spec.burst, "burst")):
-            if value is not None and not 0 < value <= MAX_LIMIT_COUNT:
-                self.error(rule.span, "E119", f"a limit's {what} must be positive and at most "
-                           f"{MAX_LIMIT_COUNT:,}")
+            if value is not None and not (0 < value <= MAX_LIMIT_COUNT and
+                                          float(value).is_integer()):
+                self.error(rule.span, "E119", f"a limit's {what} must be a whole number of "
+                           f"tokens, at least 1 and at most {MAX_LIMIT_COUNT:,}",
+                           "write `1 per 2s` for half a token a second" if what == "count"
+                           else None)
                 ok = False
-        if spec.period <= 0:
-            self.error(rule.span, "E119", "a limit's period must be positive")
+        if round(spec.period * US) < 1:
+            self.error(rule.span, "E119", "a limit's period must be at least 1 microsecond")
+            ok = False
+        elif ok and rate(int(spec.count), spec.period,
+                         int(spec.burst or spec.count))[1] > HORIZON_US:
+            self.error(rule.span, "E119", "a limit's burst takes more than a century to "
+                       "refill (burst x period / count)")
             ok = False
         facts = frozenset()
         if rule.when is not None:

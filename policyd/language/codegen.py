@@ -261,8 +261,8 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
         return out
 
     def limiter(self, fn: str, res: EntitySchema, action: str, limits: list) -> None:
-        """The buckets a request takes a token from: ((rule, *key values), interval, burst)
-        for every limit rule on the action whose condition holds."""
+        """The buckets a request takes a token from: ((rule, *key values), T, B * T), both
+        in whole microseconds, for every limit rule on the action whose condition holds."""
         self.w.comment(f"{res.name}.{action}: the rate buckets that apply")
         self.w.line(f"def {fn}({ARGS}):")
         lead = 0  # the leading unconditional limits: a list literal, in source order
@@ -273,7 +273,8 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
             for i, r in enumerate(limits):
                 lim = r.limit
                 keys = ", ".join(self._key(k, action) for k in lim.keys)
-                spec = f"(({r.name!r}, {keys}), {lim.period / lim.count!r}, {lim.burst!r})"
+                interval, limit = lim.bucket  # whole microseconds (checked.rate)
+                spec = f"(({r.name!r}, {keys}), {interval!r}, {limit!r})"
                 with self.w.origin(r.file, r.line), self.w.indent(i < lead):
                     self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
                     self.w.line(f"{spec}," if i < lead else

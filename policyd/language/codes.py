@@ -28,7 +28,7 @@ CODES: dict[str, str] = {
     "E116": "rule name used twice in a policy",
     "E117": "`write id` / `write type`",
     "E118": "undeclared action or field in a rule",
-    "E119": "limit count, burst or period not positive, or a count or burst over 1,000,000,000",
+    "E119": "limit count or burst not a whole number from 1 to 1,000,000,000, a period under 1 us, or a burst that takes over a century to refill",
     "E120": "limit key not of a scalar type",
     "E121": "`roles` not `set<string>`",
     "E122": "a record named like a built-in type",
