@@ -527,3 +527,29 @@ def test_limit_counts_and_bursts_are_whole_tokens(tmp_path):
         with pytest.raises(PolicyError) as err:
             compile_text(text)
         assert "E119" in err.value.render(), bad
+
+
+# ---- 14. `owns` ignored the principal's type --------------------------------------------
+
+HOSPITAL = """
+principal Staff { roles: set<string> }
+principal Patient {}
+resource Record owned by patient {
+  patient: string
+  actions read
+}
+policy records for Record {
+  allow read when principal owns resource
+  show *
+}
+"""
+
+
+def test_a_string_owner_with_several_principal_types_is_warned():
+    from policyd import compile_text
+
+    ps = compile_text(HOSPITAL)
+    [warning] = [w for w in ps.warnings if w.code == "W207"]
+    assert "Patient, Staff" in warning.message and "principal.type ==" in warning.hint
+    one_type = HOSPITAL.replace("principal Staff { roles: set<string> }\n", "")
+    assert not [w for w in compile_text(one_type).warnings if w.code == "W207"]

@@ -108,6 +108,7 @@ CODES: dict[str, str] = {
     "W204": "a resource type that no rule allows anything on",
     "W205": "an `allow` that an unconditional `deny` makes unreachable",
     "W206": "a test fixture holding a role name that no `role` declares",
+    "W207": "a string `owned by` attribute in a set with several principal types (any type with the id owns it)",
 }
 
 

@@ -51,10 +51,25 @@ def lint(cs: CheckedSet, policies: list[n.PolicyDecl]) -> list[Diagnostic]:
             out.append(_warn(res, "W203", f"`{res_name}` has no `show` rule, so every "
                              "field is visible to whoever may read it",
                              "add `show` rules to limit what responses expose"))
+        if res.owner is not None and len(cs.principals) > 1 and \
+                res.by_name[res.owner].type in ("string", "set<string>"):
+            out.append(_owner_warning(cs, res))
         blocked = {a for r in rules if r.effect == "deny" and r.cond is None for a in r.actions}
         for r in rules:
             out.extend(_rule_warnings(r, res.owner, blocked))
     return out
+
+
+def _owner_warning(cs: CheckedSet, res) -> Diagnostic:
+    """A string owner holds an id, and ids are unique only within a principal type: with
+    several, `Staff "p1"` owns patient p1's record."""
+    types = sorted(cs.principals)
+    return _warn(res, "W207", f"`{res.name}` is owned by `{res.owner}`, a string of "
+                 f"principal ids, and {len(types)} principal types are declared "
+                 f"({', '.join(types)}): `principal owns resource` holds for any of them "
+                 "whose id matches",
+                 f"test the type too: `principal.type == \"{types[0]}\" and principal owns "
+                 "resource`")
 
 
 def _rule_warnings(r: CheckedRule, owner: str | None, blocked: set[str]) -> list[Diagnostic]:
