@@ -95,10 +95,10 @@ def test_a_bad_file_is_an_error_naming_the_key(tmp_path, jwks, change, words):
 
 def test_policyd_check_validates_a_config_file(tmp_path, jwks, capsys):
     f = tmp_path / "policyd.toml"
-    f.write_text(FULL.format(policy=EXAMPLES / "orders").replace('data = ["extra"]', ""))
+    f.write_text(FULL.format(policy=GATEWAY).replace('data = ["extra"]', ""))
     assert main(["check", "--config", str(f)]) == 0
     assert capsys.readouterr().out.startswith("ok:")
-    f.write_text(FULL.format(policy=EXAMPLES / "orders").replace("port =", "prot ="))
+    f.write_text(FULL.format(policy=GATEWAY).replace("port =", "prot ="))
     assert main(["check", "--config", str(f)]) == 1
     assert "prot: unknown key" in capsys.readouterr().err
 

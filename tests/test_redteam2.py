@@ -553,3 +553,110 @@ def test_a_string_owner_with_several_principal_types_is_warned():
     assert "Patient, Staff" in warning.message and "principal.type ==" in warning.hint
     one_type = HOSPITAL.replace("principal Staff { roles: set<string> }\n", "")
     assert not [w for w in compile_text(one_type).warnings if w.code == "W207"]
+
+
+# ---- 13. the gateway's configuration was not checked against the schema ------------------
+
+CONFIG = """
+[server]
+path = "{policy}"
+reload = false
+
+[authn.jwt]
+issuers = ["https://idp.test"]
+audiences = ["orders-api"]
+jwks = "jwks.json"
+principal_type = "{ptype}"
+
+[authn.jwt.claims]
+{claims}
+
+[authn.mtls]
+principal_type = "{mtls}"
+
+[envoy]
+context_headers = {{ {headers} }}
+"""
+FITTING = {"ptype": "User", "claims": 'roles = "roles"\ntenant = "tenant"',
+           "mtls": "Service", "headers": 'country = "x-country"'}
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"ptype": "Usr"}, "authn.jwt.principal_type: `Usr` is not a declared principal type "
+                       "(declared: User, Service); did you mean `User`?"),
+    ({"claims": 'roles = "roles"'}, "authn.jwt.claims: principal `User` requires `tenant`, "
+                                    "and no claim is mapped to it"),
+    ({"claims": 'roles = "roles"\ntenant = "tenant"\nteam = "t"'},
+     "authn.jwt.claims.team: principal `User` declares no attribute `team`"),
+    ({"mtls": "Robot"}, "authn.mtls.principal_type: `Robot` is not a declared principal type"),
+    ({"mtls": "User"}, "authn.mtls.principal_type: an mTLS caller has only an id, and "
+                       "principal `User` requires `roles`, `tenant`"),
+    ({"headers": 'contry = "x-country"'}, "envoy.context_headers.contry: the context declares "
+                                          "no attribute `contry`"),
+    ({"headers": 'ip = "x-real-ip"'}, "envoy.context_headers.ip: context.ip is set by the "
+                                      "gateway"),
+])
+def test_a_configuration_naming_what_the_set_lacks_fails_check_and_serve(
+        tmp_path, capsys, change, words):
+    import subprocess
+    import sys
+
+    from policyd.cli import main
+
+    keys = Keys()
+    (tmp_path / "jwks.json").write_text(keys.jwks())
+    config = tmp_path / "policyd.toml"
+    config.write_text(CONFIG.format(policy=GATEWAY, **{**FITTING, **change}))
+    assert main(["check", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert words in err and str(config) in err
+    served = subprocess.run([sys.executable, "-m", "policyd", "serve", "--config", str(config),
+                             "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert served.returncode == 1 and words in served.stderr
+
+
+def test_a_fitting_configuration_checks(tmp_path, capsys):
+    from policyd.cli import main
+
+    (tmp_path / "jwks.json").write_text(Keys().jwks())
+    config = tmp_path / "policyd.toml"
+    config.write_text(CONFIG.format(policy=GATEWAY, **FITTING))
+    assert main(["check", "--config", str(config)]) == 0
+
+
+def test_the_envoy_page_configuration_works_as_written(tmp_path, capsys):
+    """docs/envoy.md's TOML, with its relative paths, beside a checkout's policies/."""
+    import re
+
+    from policyd.cli import main
+
+    from .conftest import ROOT
+
+    text = (ROOT / "docs" / "envoy.md").read_text(encoding="utf-8")
+    toml = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "policies").symlink_to(ROOT / "policies")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "jwks.json").write_text(Keys().jwks())
+    (tmp_path / "policyd.toml").write_text(toml)
+    assert main(["check", "--config", str(tmp_path / "policyd.toml")]) == 0, \
+        capsys.readouterr().err
+
+
+def test_a_reload_the_configuration_no_longer_fits_is_refused(tmp_path):
+    from policyd import Engine
+    from policyd.server.config_file import build_config
+    from policyd.server.config_schema import schema_problems
+    from policyd.server.reload import PolicyWatcher
+
+    (tmp_path / "jwks.json").write_text(Keys().jwks())
+    (tmp_path / "set.policy").write_text(GATEWAY.read_text())
+    config = tmp_path / "policyd.toml"
+    config.write_text(CONFIG.format(policy=tmp_path / "set.policy", **FITTING))
+    cfg = build_config(config, {})
+    engine = Engine.from_path(tmp_path / "set.policy")
+    before = engine.version
+    watcher = PolicyWatcher(tmp_path / "set.policy", engine,
+                            fits=lambda ps: schema_problems(cfg, ps.schema))
+    (tmp_path / "set.policy").write_text(GATEWAY.read_text().replace("principal User",
+                                                                    "principal Person"))
+    assert not watcher.reload() and engine.version == before

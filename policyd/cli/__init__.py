@@ -37,7 +37,7 @@ def cmd_check(args) -> int:
 
     if args.config is not None:  # validate the serve configuration, then check its set
         cfg = _config("check", args, {"path": args.path} if args.path else {})
-        if cfg is None:
+        if cfg is None or _config_misfits(cfg, args.config):
             return EXIT_POLICY
         args.path, args.data = str(cfg.path), [*args.data, *map(str, cfg.data)]
     if args.path is None:
@@ -145,6 +145,21 @@ def cmd_compile(args) -> int:
         return EXIT_POLICY
     sys.stdout.write(ps.source)
     return EXIT_OK
+
+
+def _config_misfits(cfg, file) -> bool:
+    """Print what the configuration names that its set does not declare; True if any.
+    A set that does not compile is left to the check that follows."""
+    from ..server.config_schema import schema_problems
+
+    try:
+        schema = compile_path(cfg.path, cfg.max_string_bytes, cfg.data).schema
+    except PolicyError:
+        return False
+    problems = schema_problems(cfg, schema)
+    for problem in problems:
+        print(f"policyd check: {file}: {problem}", file=sys.stderr)
+    return bool(problems)
 
 
 def _config(command: str, args, flags: dict):

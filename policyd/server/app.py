@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2
 
 from ..engine import Engine
 from .config import ServeConfig
+from .config_schema import schema_problems
 from .decision_log import DecisionLog
 from .metrics import Metrics
 from .reload import PolicyWatcher
@@ -106,7 +107,8 @@ def run_server(built: Built, cfg: ServeConfig, stop: threading.Event | None = No
             metrics.policy(built.engine.policy_set.schema, built.engine.version)
 
     watcher = PolicyWatcher(cfg.path, built.engine, cfg.reload_interval, reloaded,
-                            max_string_bytes=cfg.max_string_bytes, data=tuple(cfg.data)) \
+                            max_string_bytes=cfg.max_string_bytes, data=tuple(cfg.data),
+                            fits=lambda ps: schema_problems(cfg, ps.schema)) \
         if cfg.reload else None
     if metrics is not None:
         metrics.policy(built.engine.policy_set.schema, built.engine.version)

@@ -60,8 +60,9 @@ def _shrunk(old, new) -> list[str]:
 class PolicyWatcher:
     def __init__(self, path: Path, engine: Engine, interval: float = 0.5,
                  on_reload: Callable[[str], None] | None = None, max_string_bytes: int = 4096,
-                 data: tuple = ()):
+                 data: tuple = (), fits: Callable | None = None):
         self.path, self.engine, self.interval = Path(path), engine, interval
+        self.fits = fits  # a set -> why the server's configuration does not fit it (or [])
         self.data = tuple(data)
         self.max_string_bytes = max_string_bytes
         self.on_reload = on_reload or (lambda result: None)
@@ -112,6 +113,12 @@ class PolicyWatcher:
                       type(exc).__name__, exc)
             self.on_reload("error")
             return False
+        misfits = self.fits(policy_set) if self.fits is not None else []
+        if misfits:  # e.g. [authn.jwt] principal_type names a type the edit removed
+            log.error("reload refused, still serving %s: the configuration does not fit the "
+                      "new set:\n%s", self.engine.version, "\n".join(misfits))
+            self.on_reload("error")
+            return expect is not None
         stale = policy_set.snapshot is None or not unchanged(policy_set.snapshot) or \
             (expect is not None and fingerprint(self.path, self.data) != expect)
         if stale:

@@ -12,6 +12,7 @@ from ..engine.compiler import compile_path
 from ..language.diagnostics import PolicyError
 from .app import PortInUse, build_server, ensure_port_free, run_server
 from .config import ServeConfig
+from .config_schema import schema_problems
 from .decision import decision_service
 from .decision_log import DecisionLog
 from .logs import configure as configure_logs
@@ -31,6 +32,11 @@ def serve(cfg: ServeConfig, print_policy_error) -> int:
         policy_set = compile_path(cfg.path, cfg.max_string_bytes, cfg.data)  # fail fast
     except PolicyError as exc:
         print_policy_error(exc)
+        return EXIT_FAILED
+    problems = schema_problems(cfg, policy_set.schema)
+    for problem in problems:  # a key naming what the set does not declare: refuse to start
+        print(f"policyd serve: {problem}", file=sys.stderr)
+    if problems:
         return EXIT_FAILED
     if cfg.shadow is not None:
         try:
