@@ -642,7 +642,7 @@ def test_the_envoy_page_configuration_works_as_written(tmp_path, capsys):
         capsys.readouterr().err
 
 
-def test_a_reload_the_configuration_no_longer_fits_is_refused(tmp_path):
+def test_a_reload_the_configuration_no_longer_fits_is_refused(tmp_path, caplog):
     from policyd import Engine
     from policyd.server.config_file import build_config
     from policyd.server.config_schema import schema_problems
@@ -659,4 +659,6 @@ def test_a_reload_the_configuration_no_longer_fits_is_refused(tmp_path):
                             fits=lambda ps: schema_problems(cfg, ps.schema))
     (tmp_path / "set.policy").write_text(GATEWAY.read_text().replace("principal User",
                                                                     "principal Person"))
-    assert not watcher.reload() and engine.version == before
+    with caplog.at_level("ERROR", "policyd.reload"):
+        assert not watcher.reload() and engine.version == before
+    assert "does not fit" in caplog.text and "`User` is not a declared" in caplog.text
