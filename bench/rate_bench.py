@@ -206,14 +206,18 @@ def main() -> None:
     ap.add_argument("--only-inprocess", action="store_true",
                     help="the in-process tables only (no RSS run, no servers)")
     ap.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick run that checks the bench still works; its numbers mean nothing")
     args = ap.parse_args()
+    if args.smoke:
+        args.keys, args.seconds, args.redis_threads = 2000, 0.2, [2]
     if args.memory_run:
         memory_run(args.memory_run)
         return
     if args.only_grpc:
         grpc_table(args.seconds, args.redis_threads)
         return
-    costs = per_limit_cost(10_000, 5)
+    costs = per_limit_cost(200, 1) if args.smoke else per_limit_cost(10_000, 5)
     hand = costs.pop("hand")
     print("In-process decision, median µs (10,000 requests x 5 passes, interleaved); the")
     print(f"hand-written chain of bench/inprocess.py took {hand:.2f} µs in the same run")
@@ -228,7 +232,8 @@ def main() -> None:
     print()
     print("| buckets held | all expired | at the bound, none expired |")
     print("|---|---|---|")
-    for size, (expired, full) in churn_cost().items():
+    for size, (expired, full) in churn_cost((1000,) if args.smoke else
+                                            (10_000, 100_000, 1_000_000)).items():
         print(f"| {size:,} | {expired:.2f} | {full:.2f} |")
     print()
     if args.only_inprocess:

@@ -31,7 +31,11 @@ from tests.conftest import Unlimited, order, req, user  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a quick run that checks the bench still works; its numbers mean nothing")
     args = ap.parse_args()
+    if args.smoke:
+        args.runs = 1
     logging.getLogger("policyd.shadow").disabled = True  # the log line's cost is the writer's
     new = Path(tempfile.mkdtemp()) / "orders"
     shutil.copytree(ROOT / "policies/examples/orders", new)

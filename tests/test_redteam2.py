@@ -662,3 +662,82 @@ def test_a_reload_the_configuration_no_longer_fits_is_refused(tmp_path, caplog):
     with caplog.at_level("ERROR", "policyd.reload"):
         assert not watcher.reload() and engine.version == before
     assert "does not fit" in caplog.text and "`User` is not a declared" in caplog.text
+
+
+# ---- 16. smaller findings of the new user's week -----------------------------------------
+
+
+def test_engine_data_takes_one_path_or_several(tmp_path):
+    import json
+
+    from policyd import Engine
+
+    (tmp_path / "set.policy").write_text(TEAMS)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "users.json").write_text(json.dumps([{"type": "User", "id": "u",
+                                                  "attrs": {"team": "t"}}]))
+    for given in (str(data), data, [str(data)], (data,)):
+        engine = Engine.from_path(tmp_path / "set.policy", data=given)
+        assert engine.policy_set.entities.principals["User"].rows == {"u": {"team": "t"}}
+
+
+RECORDS = """
+record Queue { name: string  locked: bool }
+principal User { roles: set<string> }
+role admin
+resource Ticket { queue: Queue  hiv_status: string  actions read, export }
+policy t for Ticket {
+  allow read when principal is admin
+  SHOWN
+}
+"""
+
+
+@pytest.mark.parametrize("rule, words", [
+    ("show queue.name", "E131]: `queue.name`: a record is shown or written whole"),
+    ("write queue.locked when principal is admin", "E131]: `queue.locked`: a record is "
+                                                    "shown or written whole"),
+    ("allow read.x when principal is admin", "E131]: `read.x`: actions are plain names"),
+    ("show hiv", "E118]: `Ticket` declares no field `hiv`"),
+])
+def test_paths_in_show_and_write_are_diagnostics_with_hints(rule, words):
+    from policyd import PolicyError, compile_text
+
+    with pytest.raises(PolicyError) as err:
+        compile_text(RECORDS.replace("SHOWN", rule))
+    text = err.value.render()
+    assert words in text
+    hint = {"show hiv": "did you mean `hiv_status`?", "show queue.name": "write `queue`",
+            "write queue.locked when principal is admin": "write `queue`"}.get(rule)
+    assert hint is None or f"hint: {hint}" in text
+
+
+def test_a_repeat_count_may_come_before_the_reasons(tmp_path):
+    from policyd.testing import Runner, discover, load
+
+    (tmp_path / "t.policy").write_text(RECORDS.replace("SHOWN", "no_export: deny export"))
+    (tmp_path / "t.test.policy").write_text("""
+fixture admin = principal User "a" { roles: ["admin"] }
+fixture ticket = resource Ticket "t1" { queue: { name: "q", locked: false }, hiv_status: "" }
+test "both orders" {
+  given admin, ticket
+  expect deny export x4 by t.no_export
+  expect deny export by t.no_export x4
+  expect allow read x2
+}
+""")
+    suite = load(discover(tmp_path)[0])
+    assert [r.status for r in Runner(suite.policy_set).run(suite.tests)] == ["passed"]
+
+
+def test_long_not_chains_are_broken_by_the_formatter():
+    from policyd.language.layout import WIDTH
+    from policyd.language.printer import format_policy
+
+    text = RECORDS.replace("SHOWN", 'fence: deny read when not (principal is admin and '
+                           'resource.hiv_status == "negative" and resource.queue.locked and '
+                           'resource.queue.name == "a-rather-long-queue-name")')
+    out = format_policy(text)
+    assert max(map(len, out.splitlines())) <= WIDTH, out
+    assert format_policy(out) == out

@@ -77,12 +77,22 @@ def compile_sources(sources: dict[str, str], name: str, version: str,
                            data)
 
 
+def data_paths(data) -> tuple[str | Path, ...]:
+    """`data=` as paths: one path (a str or Path) or a sequence of them; a single string
+    iterated would be its characters ("no such data file or directory: t")."""
+    if data is None:
+        return ()
+    if isinstance(data, str | Path):
+        return (data,)
+    return tuple(data)
+
+
 def compile_path(path: str | Path, max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
-                 data: tuple[str | Path, ...] | list = ()) -> PolicySet:
+                 data: str | Path | tuple[str | Path, ...] | list = ()) -> PolicySet:
     """A set from disk, with its entity data (files in the set and at each `data` path);
     the snapshot it was read from rides along, so a reload can tell whether the files
     changed while they were compiled."""
-    snap = read_snapshot(path, data_paths=tuple(data))
+    snap = read_snapshot(path, data_paths=data_paths(data))
     return compile_sources(snap.sources, str(path), snap.version, max_string_bytes, snap)
 
 

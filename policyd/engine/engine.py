@@ -64,9 +64,9 @@ class Engine:
     @classmethod
     def from_path(cls, path: str | Path, data=(), **options) -> Engine:
         """Compile a .policy file or a directory of them (raises PolicyError), with entity
-        data files at the `data` paths too; `options` are the constructor's (clock,
-        rate_store, rate_failure, decision_sink, ...)."""
-        return cls(compile_path(path, data=tuple(data)), **options)
+        data files at the `data` path (one, or a sequence) too; `options` are the
+        constructor's (clock, rate_store, rate_failure, decision_sink, ...)."""
+        return cls(compile_path(path, data=data), **options)
 
     @property
     def rate_store(self) -> RateStore:

@@ -189,6 +189,14 @@ class Checker(DeclarationChecks):
         return tuple(dict.fromkeys(t.value for t in rule.targets if t.value in res.actions)), ()
 
     def _unknown_target(self, t: n.Name, res: EntitySchema, declared, what: str) -> None:
+        if "." in t.value:
+            head = t.value.split(".")[0]
+            whole = what == "field" and head in declared
+            self.error(t.span, "E131", f"`{t.value}`: " + (
+                "a record is shown or written whole, never one of its fields" if whole else
+                f"{what}s are plain names, not paths"),
+                f"write `{head}`" if whole else did_you_mean(head, declared))
+            return
         if what == "field" and t.value in IMPLICIT:
             self.error(t.span, "E117", f"`{t.value}` cannot be written",
                        "ids and types are set by the API, never by a client")
@@ -204,8 +212,8 @@ class Checker(DeclarationChecks):
                                           float(value).is_integer()):
                 self.error(rule.span, "E119", f"a limit's {what} must be a whole number of "
                            f"tokens, at least 1 and at most {MAX_LIMIT_COUNT:,}",
-                           "write `1 per 2s` for half a token a second" if what == "count"
-                           else None)
+                           "write `1 per 2s` for half a token a second"
+                           if what == "count" and 0 < value < 1 else None)
                 ok = False
         if round(spec.period * US) < 1:
             self.error(rule.span, "E119", "a limit's period must be at least 1 microsecond")

@@ -40,6 +40,7 @@ CODES: dict[str, str] = {
     "E128": "a route parameter that is not `{id}` nor a required, non-stored string attribute",
     "E129": "a route parameter used twice in one path",
     "E130": "two routes that match the same requests",
+    "E131": "a dotted name where a rule lists actions or fields (records are shown or written whole)",
     "E191": "more than 1,048,575 rules on one resource type",
     "E301": "condition is not a bool",
     "E302": "set item is not a literal",

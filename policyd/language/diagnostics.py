@@ -104,6 +104,11 @@ class PolicyError(Exception):
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """A "did you mean" hint when a declared name is close to the one written."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    """A "did you mean" hint when a declared name is close to the one written, or is the
+    only one that the name begins (a whole word of it: `hiv` for `hiv_status`)."""
+    names = sorted(set(candidates))
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not close and len(name) >= 3:
+        close = [c for c in names if name in c.split("_") or c.startswith(name)]
+        close = close if len(close) == 1 else []
     return f"did you mean `{close[0]}`?" if close else None

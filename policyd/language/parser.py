@@ -82,6 +82,14 @@ class ToAst(SpanTransformer):
     def targets(self, item):
         return None if isinstance(item, Token) else item
 
+    def target_list(self, *targets):
+        return targets
+
+    def target(self, *names):
+        first = self.name_of(names[0])
+        return first if len(names) == 1 else \
+            n.Name(".".join(str(t) for t in names), first.span)
+
     def when(self, expr):
         return expr
 

@@ -139,8 +139,18 @@ def broken(prefix: str, e, need: int, pad: str, first_pad: int) -> list[str]:
     """`prefix` + `e` over several lines: each operand of its top-level and/or chain on
     a line of its own at `pad`, an operand too long broken the same way, one level in."""
     text = prefix + expr(e, need)
+    if first_pad + len(text) <= WIDTH:
+        return [text]
+    if isinstance(e, n.Unary) and e.op == "not" and chain(e.operand)[0]:
+        # `not (a and b ...)`: the chain inside the parentheses is broken the same way
+        paren = _level(e) < need
+        lines = broken(prefix + ("(" if paren else "") + "not ", e.operand, NOT, pad,
+                       first_pad)
+        if paren:
+            lines[-1] += ")"
+        return lines
     op, parts = chain(e)
-    if not op or first_pad + len(text) <= WIDTH:
+    if not op:
         return [text]
     paren = _level(e) < need
     inner = pad + INDENT * 2 if paren else pad

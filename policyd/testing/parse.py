@@ -90,7 +90,12 @@ class _TestAst(ToAst):
     def reasons(self, *reasons):
         return tuple(reasons)
 
-    def expect_decision(self, kw, effect, actions, writing, reasons, repeat):
+    def decision_tail(self, first, second):
+        """(reasons, repeat token), whichever order they were written in."""
+        return (second, first) if isinstance(first, Token) else (first, second)
+
+    def expect_decision(self, kw, effect, actions, writing, tail):
+        reasons, repeat = tail if tail is not None else (None, None)
         return t.ExpectDecision(effect.value == "allow", actions, writing or (), reasons or (),
                                 _repeat(repeat, None if repeat is None else self.span_of(repeat)),
                                 self.span_of(kw))
