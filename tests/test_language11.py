@@ -158,7 +158,7 @@ def test_request_errors_name_the_whole_path(scoped):
 
 
 def test_show_and_write_name_top_level_attributes_only():
-    assert codes(USER + RECORDS + "policy p for Issue { show project.private }") == ["E004"]
+    assert codes(USER + RECORDS + "policy p for Issue { show project.private }") == ["E131"]
     ps = compile_text(USER + RECORDS + "policy p for Issue { allow read when true\n"
                       "show project }")
     assert "project" in ps.fields["Issue"]
