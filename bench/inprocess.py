@@ -252,10 +252,16 @@ def main() -> None:
 
     # the small set's cases take turns, each over all requests in its own loop; the
     # 10,000-rule set is timed on its own afterwards (interleaved, it slows the others)
+    # the same requests with every key a client may send at its default (issue 28, item
+    # 15: they used to miss the fast path)
+    shaped = [{**r, "context": {}, "dry_run": False, "write_fields": []} for r in requests]
+    for r in shaped:
+        engine.check(r)
     cases = {"hand": (handwritten, requests), "ours": (engine.check, requests),
-             "general": (general.check, requests)}
+             "general": (general.check, requests), "shaped": (engine.check, shaped)}
     samples, ratio = _rounds(cases, args.passes)
-    hand, ours, gen = (summary(samples[k]) for k in ("hand", "ours", "general"))
+    hand, ours, gen, shape = (summary(samples[k]) for k in ("hand", "ours", "general",
+                                                            "shaped"))
 
     t0 = time.perf_counter()
     per_type = 3 if args.smoke else 100
@@ -280,7 +286,8 @@ def main() -> None:
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 10}|{'-' * 16}|")
     rows = [("hand-written if chain (no validation)", hand, 1.0),
             ("policyd Engine.check (validation included)", ours, ratio["ours"]),
-            ("policyd general path (fast_paths=False)", gen, ratio["general"])]
+            ("policyd general path (fast_paths=False)", gen, ratio["general"]),
+            ("Engine.check, context {}, dry_run, write_fields []", shape, ratio["shaped"])]
     if cedar:
         med = summary(cedar)
         rows.append(("cedarpy is_authorized (same rules)", med, med[0] / hand[0]))

@@ -19,7 +19,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "orders_generated.py.txt"
 GENERATED_NAME = re.compile(
     r"^(v_p\d+|v_c|v_r\d+|vd_[pr]\d+|t\d+|d_\d+_\d+|l_\d+_\d+|show_\d+|write_\d+|c_\d+_\d+"
     r"|K\d+|h\d+|SEQUENCES|Xd_\d+_\d+_\d+|xd_\d+_\d+_\d+_\d+"
-    r"|bind|fast|fp_\d+|fr_\d+|FP|FR|DC|KR|AC_\d+|A_\d+|FB_\d+|C0)$")  # the fast path's
+    r"|bind|fast|fp_\d+|fr_\d+|FP|FR|DC|KR|AC_\d+|A_\d+|FB_\d+|C0|E0)$")  # the fast path's
 LOCALS = {"_rt", "pid", "P", "rid", "R", "C", "pt", "act", "a", "now", "o", "v", "x", "y", "k", "s",
           "d", "m", "b", "S", "n",
           "request", "p", "r", "action", "pa", "ra", "rt", "c", "f", "found", "explain", "L",

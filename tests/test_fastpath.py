@@ -264,3 +264,109 @@ def test_check_keeps_its_signature(orders_set):
     assert engine.check(request=request) is plain  # memoised, from the fast path
     explained = engine.check(request, explain=True)
     assert (explained.allowed, explained.visible_fields) == (plain.allowed, plain.visible_fields)
+
+
+# ---- issue 28, item 15: every shape a front door or a client sends takes the fast path -----
+
+
+NO_CONTEXT = """
+principal User { roles: set<string>  tenant: string }
+principal Service {}
+role viewer
+resource Doc owned by owner {
+  owner: string
+  tenant: string
+  actions read, update
+}
+policy docs for Doc {
+  fence: deny * when principal has tenant and principal.tenant != resource.tenant
+  allow read when principal is viewer
+  allow read when principal.type == "Service"
+  allow update when principal owns resource
+  show *
+  write tenant when principal owns resource
+}
+"""
+
+
+def _front_doors():
+    """Each front door as: request dict -> the dict the engine gets from it."""
+    from policyd import wire
+    from policyd.server.authzen import AuthZen
+
+    def authzen(engine):
+        z = AuthZen(engine)
+        def to(r):
+            p, res = r["principal"], r["resource"]
+            return z.request({"type": p["type"], "id": p["id"], "properties": p.get("attrs")},
+                             {"name": r["action"]},
+                             {"type": res["type"], "id": res["id"],
+                              "properties": res.get("attrs")}, r.get("context"))
+        return to
+
+    return {
+        "in process": lambda e: lambda r: r,
+        "in process, every key at its default": lambda e: lambda r: {
+            **r, "context": r.get("context") or {}, "dry_run": False,
+            "write_fields": r.get("write_fields") or []},
+        "gRPC, compact attributes": lambda e: lambda r: wire.request_dict(
+            wire.check_request(r)),
+        "gRPC, Struct attributes": lambda e: lambda r: wire.request_dict(
+            wire.check_request(r, compact=False)),
+        "gRPC, an empty context": lambda e: lambda r: wire.request_dict(
+            wire.check_request({**r, "context": r.get("context") or {}})),
+        "AuthZEN": authzen,
+    }
+
+
+def _generated(context: bool) -> list[dict]:
+    import random
+    rnd = random.Random(5)
+    out = []
+    for i in range(300):
+        if rnd.random() < 0.2:
+            p = {"type": "Service", "id": f"s{i % 7}"}
+            if rnd.random() < 0.5:
+                p["attrs"] = {}
+        else:
+            p = {"type": "User", "id": f"u{i % 13}", "attrs": {
+                "roles": rnd.sample(["viewer", "x"], rnd.randint(0, 2)),
+                "tenant": f"t{rnd.randrange(2)}"}}
+        r = {"type": "Doc", "id": f"d{i % 17}",
+             "attrs": {"owner": f"u{rnd.randrange(13)}", "tenant": f"t{rnd.randrange(2)}"}}
+        request = {"principal": p, "action": rnd.choice(["read", "update"]), "resource": r}
+        if request["action"] == "update" and rnd.random() < 0.5:
+            request["write_fields"] = ["tenant"]
+        if context:
+            request["context"] = {"country": rnd.choice(["NZ", "FR"])}
+        out.append(request)
+    return out
+
+
+@pytest.mark.parametrize("declared", [False, True])
+@pytest.mark.parametrize("door", list(_front_doors()))
+def test_every_front_doors_shape_takes_the_fast_path(declared, door):
+    text = NO_CONTEXT + ("context { country?: string }\n" if declared else "")
+    ps = compile_text(text)
+    pair = Pair(ps)
+    to = _front_doors()[door](pair.fast)
+    requests = [to(r) for r in _generated(declared)]
+    for request in requests:  # the first of each decision fills the memo (general path)
+        pair.compare(request)
+    pair.handed = pair.asked = 0
+    for request in requests:
+        pair.compare(request)
+    # unknown roles ("x") are the general path's to report: those alone may be handed over
+    unusual = sum(1 for r in requests if "x" in r["principal"].get("attrs", {}).get("roles", ()))
+    assert pair.handed == unusual, (door, pair.handed, unusual)
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_a_null_context_is_refused_on_both_paths(declared):
+    text = NO_CONTEXT + ("context { country?: string }\n" if declared else "")
+    pair = Pair(compile_text(text))
+    request = {**_generated(declared)[0], "context": None}
+    for _ in range(2):
+        pair.compare(request)
+    with pytest.raises(RequestError, match="context must be an object"):
+        pair.fast.check(request)

@@ -16,6 +16,7 @@ from ..values import is_number as is_number  # generated code calls _rt.is_numbe
 from .models import RequestError as RequestError  # the fast path lets it through
 
 fs = frozenset
+EMPTY: dict = {}  # the attributes of an entity sent without them (never written to)
 # The only builtins generated code can reach: the validators' type tests.
 BUILTINS = {"type": type, "len": len, "dict": dict, "list": list, "tuple": tuple, "str": str,
             "bool": bool, "int": int, "float": float,

@@ -43,6 +43,7 @@ class FastPathCode:
         for line in FAST_COMMENT.splitlines():
             w.line(line)
         w.line(f"KR = _rt.fs({tuple(sorted(self.cs.roles))!r})  # every declared role")
+        w.line("E0 = _rt.EMPTY  # the attributes of an entity sent without `attrs`")
         for t, res in resources:
             table = ", ".join(
                 f"{action!r}: ({deciders[(res.name, action)]}, "
@@ -90,11 +91,11 @@ class FastPathCode:
             with w.indent():
                 self.fast_envelope()
                 w.line("pt = p['type']")
-                w.line("pa = p['attrs']")
+                w.line("pa = p.get('attrs', E0)")
                 self.fast_dispatch("pt", "pa", "P", principals, by_dict[0], "FP",
                                    self.fast_principal)
                 w.line("rt = r['type']")
-                w.line("ra = r['attrs']")
+                w.line("ra = r.get('attrs', E0)")
                 self.fast_dispatch("rt", "ra", "R", resources, by_dict[1], "FR",
                                    self.fast_resource)
                 self.fast_decision()
@@ -113,16 +114,26 @@ class FastPathCode:
         """Exactly the keys a covered request has, string ids and action, the fields."""
         w, q = self.w, self.max_bytes // 4
         w.line("wf = request.get('write_fields')")
+        # the shapes front doors and clients send: the usual one is counted cheaply; any
+        # other is counted key by key (a context or write_fields of None, dry_run false)
+        other = ("len(request) != 3 + ('context' in request) + ('write_fields' in request) "
+                 "+ ('dry_run' in request) or request.get('dry_run', False) is not False "
+                 "or c is None and 'context' in request")  # null: the general path refuses
         if self.cs.context is not None:
             w.line("c = request.get('context')")
-            w.line("if len(request) != 3 + (c is not None) + (wf is not None): "
-                   "return G(request, False)")
-        else:
-            w.line("if len(request) != 3 + (wf is not None): return G(request, False)")
+            w.line("if len(request) != 3 + (c is not None) + (wf is not None) and (" + other +
+                   "): return G(request, False)")
+        else:  # no context is declared: an empty one (or None) is no context
+            w.line("if len(request) != 3 + (wf is not None):")
+            with w.indent():
+                w.line("c = request.get('context')")
+                w.line(f"if {other} or c is not None and (type(c) is not dict or c): "
+                       "return G(request, False)")
         w.line("p = request['principal']")
         w.line("r = request['resource']")
         w.line("action = request['action']")
-        w.line("if len(p) != 3 or len(r) != 3: return G(request, False)")
+        w.line("if (len(p) != 3 or len(r) != 3) and (len(p) != 2 + ('attrs' in p) or "
+               "len(r) != 2 + ('attrs' in r)): return G(request, False)")
         w.line("pid = p['id']")
         w.line("rid = r['id']")
         # the action is looked up among declared ones, each within max_string_bytes
