@@ -416,9 +416,9 @@ def test_every_page_token_it_issues_is_accepted_whatever_bytes_its_mac_holds():
     from policyd.server.authzen import AuthZen
 
     service = AuthZen(Engine(compile_text("principal U { }\nresource D { actions read }")))
-    for offset in range(400):
-        digest = f"{offset:032x}"
-        assert service._offset(service._token(offset, digest), digest) == offset
+    for n in range(400):
+        digest, after = f"{n:032x}", f"id-{n}"
+        assert service._cursor(service._token(after, n, digest), digest) == (after, n)
 
 
 SURROGATES = """

@@ -741,3 +741,89 @@ def test_long_not_chains_are_broken_by_the_formatter():
     out = format_policy(text)
     assert max(map(len, out.splitlines())) <= WIDTH, out
     assert format_policy(out) == out
+
+
+# ---- 7. an AuthZEN search decided and logged every entity, on the event loop ----------------
+
+CROWD = """
+principal User { roles: set<string> stored  team: string stored }
+role viewer
+resource Doc { owner: string stored  team: string stored  actions read }
+policy docs for Doc {
+  allow read when principal is viewer and principal.team == resource.team
+  allow read when resource.owner == principal.id
+  show *
+}
+"""
+
+
+def _crowd(tmp_path, users: int, docs: int) -> Path:
+    import json
+    root = tmp_path / "crowd"
+    root.mkdir()
+    (root / "docs.policy").write_text(CROWD)
+    with open(root / "users.data.jsonl", "w") as f:
+        for i in range(users):
+            f.write(json.dumps({"type": "User", "id": f"u{i:06d}", "attrs": {
+                "roles": ["viewer"] if i % 3 == 0 else [], "team": f"t{i % 50}"}}) + "\n")
+    with open(root / "docs.data.jsonl", "w") as f:
+        for i in range(docs):
+            f.write(json.dumps({"type": "Doc", "id": f"d{i:06d}", "attrs": {
+                "owner": f"u{i % 1000:06d}", "team": f"t{i % 50}"}}) + "\n")
+    return root
+
+
+def test_searches_are_one_record_off_the_event_loop_and_pages_walk_once(tmp_path):
+    import json
+    import threading
+
+    import httpx
+
+    from .test_authzen import _post, _serve
+
+    root = _crowd(tmp_path, 200_002, 3000)
+    server, url = _serve(tmp_path, root)
+    log = tmp_path / "decisions.jsonl"
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            body = {"subject": {"type": "User"}, "action": {"name": "read"},
+                    "resource": {"type": "Doc", "id": "d000007"}, "page": {"limit": 1}}
+            before = len(log.read_text().splitlines()) if log.exists() else 0
+            done, answers = threading.Event(), {}
+
+            def search():
+                answers["search"] = _post(client, "/access/v1/search/subject", body)
+                done.set()
+
+            thread = threading.Thread(target=search)
+            thread.start()
+            time.sleep(0.05)
+            health = httpx.get(url + "/healthz", timeout=10)  # answered while it searches
+            assert health.status_code == 200 and not done.is_set()
+            thread.join()
+            first = answers["search"].json()
+            # u000007 owns d000007; viewers of team t7 (every 3rd user, i % 50 == 7)
+            assert first["page"]["total"] == 1 + sum(
+                1 for i in range(200_002) if i % 3 == 0 and i % 50 == 7 and i != 7)
+            assert [r["id"] for r in first["results"]] == ["u000007"]
+            time.sleep(0.3)
+            records = log.read_text().splitlines()[before:]
+            assert len(records) == 1 and json.loads(records[0])["search"] == "subject"
+
+            # a resource search is a plan over the data; walk every page of 7
+            walk = {"subject": {"type": "User", "id": "u000003"},
+                    "action": {"name": "read"}, "resource": {"type": "Doc"},
+                    "page": {"limit": 7}}
+            seen, token = [], None
+            while True:
+                if token:
+                    walk["page"] = {"limit": 7, "token": token}
+                page = _post(client, "/access/v1/search/resource", walk).json()
+                seen += [r["id"] for r in page["results"]]
+                token = page["page"]["next_token"]
+                if not token:
+                    break
+            expected = [f"d{i:06d}" for i in range(3000) if i % 50 == 3 or i % 1000 == 3]
+            assert seen == expected and page["page"]["total"] == len(expected)
+    finally:
+        server.terminate()

@@ -19,12 +19,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import search
 from .compiler import compile_path
 from .deciding import decide, plain
 from .envelope import check_fields, over, resource_part, shared_parts
 from .explain import explain_rules
 from .gateway import GatewayOutcome, outcome, recorded, refused
-from .models import EMPTY, CheckRequest, Decision, FrozenList, RequestError, make_decision
+from .models import (
+    EMPTY,
+    CheckRequest,
+    Decision,
+    FrozenList,
+    RequestError,
+    SearchPage,
+    make_decision,
+)
 from .plan import Plan
 from .planner import plan as plan_request
 from .planner import plan_parts
@@ -139,6 +148,24 @@ class Engine:
         t0, state = _time.perf_counter(), self._state
         found = plan_request(state, request, self.clock)
         return found, self.recorder.record(state.records, request, found, t0, request_id, peer)
+
+    def search(self, kind: str, request: dict, *, after: str | None = None,
+               limit: int = 1000, actions=(), request_id: str = "", peer: str = "",
+               extra: dict | None = None) -> tuple[SearchPage, str]:
+        """One page of a search over the entity data (engine/search.py): `subject` (the
+        stored principals of the request's principal type), `resource` (the stored
+        resources of its resource type) or `action` (of `actions`), each as the rest of
+        the request allows; one record for the whole search. Raises RequestError."""
+        t0, state = _time.perf_counter(), self._state
+        if kind == "resource":
+            page = search.resources(state, request, self.clock, after, limit)
+        elif kind == "subject":
+            page = search.subjects(state, request, self.clock, self._failed, after, limit)
+        else:
+            page = search.actions(state, request, self.clock, self._failed, actions, after,
+                                  limit)
+        return page, self.recorder.record(state.records, request, page, t0, request_id, peer,
+                                          extra)
 
     def explain(self, request: dict) -> dict:
         """The decision and every rule of the action: held or not, and for one that did

@@ -34,10 +34,34 @@ class Entry:
 @dataclass(frozen=True)
 class Tables:
     """One entity type's data: id -> stored attributes (converted), and the stored
-    attributes every entity must have."""
+    attributes every entity must have. Searches read it through `ids` and `index`, built
+    on first use and kept with this data version (a reload brings new Tables)."""
 
     rows: dict[str, dict]
     required: tuple[str, ...]
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def ids(self) -> list[str]:
+        """Every id, in order."""
+        found = self.cache.get("ids")
+        if found is None:
+            found = self.cache["ids"] = sorted(self.rows)
+        return found
+
+    def index(self, attr: str) -> dict:
+        """Value -> the ids, in order, of the entities whose `attr` holds it (scalar
+        attributes; an entity without it is in no list)."""
+        key = ("index", attr)
+        found = self.cache.get(key)
+        if found is None:
+            groups: dict = {}
+            rows = self.rows
+            for eid in self.ids():
+                value = rows[eid].get(attr)
+                if type(value) in (str, int, float, bool):
+                    groups.setdefault(value, []).append(eid)
+            found = self.cache[key] = groups
+        return found
 
 
 @dataclass(frozen=True)

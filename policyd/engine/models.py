@@ -95,3 +95,16 @@ class CheckRequest(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
     write_fields: list[str] = Field(default_factory=list)
     dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a search: what it found, in order, and where the next page starts."""
+
+    kind: str  # "subject", "resource" or "action"
+    results: tuple[str, ...]  # ids (subjects, resources) or action names
+    more: bool  # whether a next page holds more (resume after the last result)
+    total: int | None  # every result of the search (counted on the first page only)
+    policy_version: str
+    reasons: tuple[str, ...] = ()  # a resource search's plan: why it found nothing
+    warnings: tuple[str, ...] = ()

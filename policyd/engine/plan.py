@@ -183,6 +183,18 @@ def _read(attrs: dict, node: Attr, rid: str | None) -> Any:
     return _runtime(value, node.type)
 
 
+def _read_stored(attrs: dict, node: Attr, rid: str | None) -> Any:
+    """As _read, for attributes already in the runtime representation (entity data)."""
+    if node.path == ("id",):
+        return rid
+    value: Any = attrs
+    for step in node.path:
+        if not isinstance(value, dict) or step not in value:
+            raise RequestError(f"resource attribute `{node.name}` is missing")
+        value = value[step]
+    return value
+
+
 def _runtime(value: Any, t: str) -> Any:
     """A request-form value (ip and time as text) in the runtime representation."""
     if t == "ip":
@@ -243,12 +255,15 @@ def evaluate(node: Node, attrs: dict, rid: str | None = None) -> Any:
     return _BINARY[op](*values)
 
 
-def compiled(node: Node):
+def compiled(node: Node, stored: bool = False):
     """`evaluate` as closures, built once per plan: a list endpoint masks every row it
-    returns by the plan, and walking the nodes per row cost more than the query."""
+    returns by the plan, and walking the nodes per row cost more than the query. With
+    `stored`, attributes come in the runtime representation (entity data's rows)."""
     if isinstance(node, Value):
         value = node.value
         return lambda a, r: value
+    if isinstance(node, Attr) and stored:
+        return lambda a, r: _read_stored(a, node, r)
     if isinstance(node, Attr):
         name = node.path[0]
         if len(node.path) > 1 or name == "id" or node.type in ("ip", "time", "set<ip>",
@@ -264,7 +279,7 @@ def compiled(node: Node):
     op, args = node.op, node.args
     if op == "has" and isinstance(args[0], Attr):
         return lambda a, r: _has(a, args[0])
-    fs = [compiled(x) for x in args]
+    fs = [compiled(x, stored) for x in args]
     if op == "and":
         return lambda a, r: all(f(a, r) for f in fs)
     if op == "or":
@@ -341,6 +356,22 @@ class Plan:
         if not self.matches(attrs, id):
             return []
         return [f for f, v in self._compiled[1] if v is True or v(attrs, id)]
+
+    @functools.cached_property
+    def stored_matcher(self):
+        """`matches` for a resource whose attributes are entity data's rows (runtime
+        values: ips and times already converted): f(attrs, id) -> bool, never raising."""
+        if self.kind != CONDITIONAL:
+            allowed = self.kind == ALWAYS_ALLOWED
+            return lambda attrs, rid: allowed
+        f = compiled(self.residual, stored=True)
+
+        def match(attrs, rid) -> bool:
+            try:
+                return f(attrs, rid) is True
+            except Exception:  # a missing attribute, arithmetic overflow: fail closed
+                return False
+        return match
 
     @functools.cached_property
     def _compiled(self) -> tuple:

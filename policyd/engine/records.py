@@ -18,6 +18,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as encode_basestring
 
 from ..language.schema import Schema
+from .models import SearchPage
 from .plan import Plan
 from .sensitive import MASK as MASK
 from .sensitive import mask_plan, masked_attrs
@@ -104,6 +105,9 @@ class RecordBuilder:
         }
         if type(decision) is Plan:  # a query plan: its kind instead of allowed
             record["kind"] = decision.kind
+        elif type(decision) is SearchPage:  # one record for a whole search
+            record["search"] = decision.kind
+            record["results"] = len(decision.results)
         else:
             record["allowed"] = decision.allowed
             record["visible_fields"] = list(decision.visible_fields)
@@ -122,7 +126,7 @@ class RecordBuilder:
         """The record of a decision as its JSON line, the same object `build` makes, for a
         sink that writes lines: the decision's own part is encoded once per (memoised)
         Decision. None where only `build` can say it (plans, attribute values)."""
-        if self.log_attributes or type(decision) is Plan:
+        if self.log_attributes or type(decision) is Plan or type(decision) is SearchPage:
             return None
         p, r = request.get("principal") or {}, request.get("resource") or {}
         head, tail, reasons = _decision_json(decision)

@@ -181,6 +181,8 @@ class AuthZen:
     # ---- searches ------------------------------------------------------------------
 
     def search(self, kind: str, body: dict, request_id: str, peer: str) -> dict:
+        """One page of a search (engine.search: a plan over the entity data for resources,
+        principals decided in id order for subjects; one decision record per search)."""
         body = _object(body, "body")
         page = _object(body.get("page") or {}, "page")
         limit = page.get("limit", MAX_PAGE)
@@ -188,17 +190,25 @@ class AuthZen:
             raise BadRequest("`page.limit` must be a non-negative integer")
         limit = min(limit, MAX_PAGE)
         digest = self._digest(body)
-        start = self._offset(page.get("token"), digest) if page.get("token") else 0
-        results, note = self._actions(body, request_id, peer) if kind == "action" else \
-            self._entities(kind, body, request_id, peer)
-        chunk = results[start:start + limit] if limit else []
-        end = start + len(chunk)
-        out: dict = {"page": {"next_token": self._token(end, digest) if end < len(results)
-                              else "", "count": len(chunk), "total": len(results)}}
+        after, total = self._cursor(page.get("token"), digest) if page.get("token") else \
+            (None, None)
+        request, note, names = self._search_request(kind, body)
         if note:
-            out["context"] = {"note": note}
-        out["results"] = chunk
-        return out
+            return {"page": {"next_token": "", "count": 0, "total": 0},
+                    "context": {"note": note}, "results": []}
+        try:
+            found, _ = self.engine.search(kind, request, after=after, limit=limit,
+                                          actions=names, request_id=request_id, peer=peer,
+                                          extra={"front": "authzen"})
+        except RequestError as exc:
+            raise BadRequest(str(exc)) from None
+        total = found.total if found.total is not None else total
+        last = found.results[-1] if found.results else after
+        asked = body[kind]["type"] if kind != "action" else ""
+        results = [{"name": r} for r in found.results] if kind == "action" else \
+            [{"type": asked, "id": r} for r in found.results]
+        return {"page": {"next_token": self._token(last, total, digest) if found.more else "",
+                         "count": len(results), "total": total}, "results": results}
 
     @staticmethod
     def _inputs(body, *parts: str) -> None:
@@ -210,48 +220,36 @@ class AuthZen:
             for field in (("name",) if key == "action" else ("type", "id")):
                 _string(entity, field, key)
 
-    def _entities(self, key: str, body, request_id, peer):
-        """The subjects (key `subject`) or resources (`resource`) of the asked type in the
-        entity data that the rest of the request allows, each decided as an evaluation."""
-        other = "resource" if key == "subject" else "subject"
+    def _search_request(self, kind: str, body) -> tuple[dict, str | None, tuple]:
+        """(the engine's request, a note when the search has nothing to look at, the
+        action names of an action search); raises BadRequest."""
+        if kind == "action":
+            self._inputs(body, "subject", "resource")
+            r = _object(body["resource"], "resource")
+            res = self.engine.policy_set.schema.resources.get(self.declared(
+                _string(r, "type", "resource")))
+            if res is None:
+                return {}, "the resource type is not declared", ()
+            names = res.actions
+            request = self.request(body["subject"], {"name": names[0]}, r, body.get("context"))
+            return request, None, names
+        other = "resource" if kind == "subject" else "subject"
         self._inputs(body, "action", other)
-        if key not in body:
-            raise BadRequest(f"`{key}` is required")
-        target = _object(body[key], key)
-        asked = _string(target, "type", key)
+        if kind not in body:
+            raise BadRequest(f"`{kind}` is required")
+        target = _object(body[kind], kind)
+        asked = _string(target, "type", kind)
         data = self.engine.policy_set.entities
-        table = (data.principals if key == "subject" else data.resources).get(
-            self.declared(asked))
+        declared = self.declared(asked)
+        table = (data.principals if kind == "subject" else data.resources).get(declared)
         if table is None:
-            return [], f"no entity data holds {key}s of type {asked!r}"
-        out = []
-        for eid in sorted(table.rows):
-            parts = {other: body[other], key: {**target, "id": eid}}
-            request = self.request(parts["subject"], body["action"], parts["resource"],
-                                   body.get("context"))
-            if self._allowed(request, request_id, peer):
-                out.append({"type": asked, "id": eid})
-        return out, None
-
-    def _actions(self, body, request_id, peer):
-        self._inputs(body, "subject", "resource")
-        r = _object(body["resource"], "resource")
-        res = self.engine.policy_set.schema.resources.get(self.declared(
-            _string(r, "type", "resource")))
-        if res is None:
-            return [], "the resource type is not declared"
-        out = []
-        for action in res.actions:
-            request = self.request(body["subject"], {"name": action}, r, body.get("context"))
-            if self._allowed(request, request_id, peer):
-                out.append({"name": action})
-        return out, None
-
-    def _allowed(self, request, request_id, peer) -> bool:
-        try:
-            return self.decide(request, request_id, peer)["decision"]
-        except RequestError as exc:
-            raise BadRequest(str(exc)) from None
+            return {}, f"no entity data holds {kind}s of type {asked!r}", ()
+        parts = {other: body[other], kind: {**target, "id": target.get("id") or "-"}}
+        request = self.request(parts["subject"], body["action"], parts["resource"],
+                               body.get("context"))
+        if kind == "resource":  # a plan request: the type and the attributes given
+            request["resource"] = {"type": declared, "attrs": request["resource"]["attrs"]}
+        return request, None, ()
 
     # ---- page tokens: opaque, tamper-evident, bound to the request -------------------
 
@@ -261,12 +259,14 @@ class AuthZen:
         text = json.dumps([rest, page], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def _token(self, offset: int, digest: str) -> str:
-        body = f"{offset}:{digest}".encode()
+    def _token(self, after: str | None, total: int | None, digest: str) -> str:
+        """The cursor (the last result returned) and the first page's total, bound to
+        the request's digest and signed."""
+        body = json.dumps([after, total, digest], separators=(",", ":")).encode()
         mac = hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(body + b"." + mac).decode().rstrip("=")
 
-    def _offset(self, token, digest: str) -> int:
+    def _cursor(self, token, digest: str) -> tuple[str | None, int | None]:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             if len(raw) < 18 or raw[-17:-16] != b".":  # the MAC's 16 bytes may hold a "."
@@ -274,7 +274,7 @@ class AuthZen:
             body, mac = raw[:-17], raw[-16:]
             good = hmac.compare_digest(mac, hmac.new(self.secret, body,
                                                      hashlib.sha256).digest()[:16])
-            offset, bound = body.decode().split(":")
+            after, total, bound = json.loads(body) if good else (None, None, None)
         except (ValueError, TypeError, UnicodeDecodeError):
             raise BadRequest("`page.token` is not a token this server issued") from None
         if not good:
@@ -282,4 +282,4 @@ class AuthZen:
         if bound != digest:
             raise BadRequest("`page.token` belongs to another request: every entity and "
                              "page parameter must stay the same while paging")
-        return int(offset)
+        return after, total

@@ -18,6 +18,7 @@ import time
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse as _StarletteJSON
 from starlette.responses import Response
@@ -79,8 +80,10 @@ class AuthZenApp:
                 body = await self._body(request)
                 rid = request.headers.get("x-request-id", "")
                 peer = request.client.host if request.client else ""
+                # a search reads every entity of a type: off the event loop, so health
+                # checks and evaluations are answered meanwhile
                 out = handle(body, rid, peer) if handle else \
-                    self.authzen.search(kind, body, rid, peer)
+                    await run_in_threadpool(self.authzen.search, kind, body, rid, peer)
                 return JSONResponse(out, headers=headers)
             except _Refused as exc:
                 return JSONResponse({"error": exc.message}, status_code=exc.status,
