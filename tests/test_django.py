@@ -88,7 +88,9 @@ def api(django_api):
 
 
 def test_objects_are_decided_by_the_permission_class(api):
-    assert api.call("GET", "/orders/o3").status_code == 403  # another tenant's
+    other = api.call("GET", "/orders/o3")  # another tenant's: as if it did not exist
+    assert other.status_code == 404 and other.json() == api.call("GET", "/orders/nope").json()
+    assert api.call("POST", "/orders/o3/refund", user="alice").status_code == 404
     assert api.call("GET", "/orders/o2").json() == {"id": "o2", "status": "paid",
                                                     "total": 120.0}  # no card: not owner
     assert api.call("GET", "/orders/o1").json()["card_last4"] == "4242"

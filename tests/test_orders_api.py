@@ -108,12 +108,20 @@ def refused(api: Api, r: httpx.Response, status: int, code: str, before: dict,
 
 # ---- API1 broken object level authorization ------------------------------------------
 
-def test_another_tenants_order_by_id_is_refused(fresh):
+def test_another_tenants_order_by_id_is_404_as_if_it_did_not_exist(fresh):
+    """Issue 28, item 8: a 403 told another tenant the order exists."""
     before = fresh.rows()
-    r = fresh.call("GET", "/orders/o3", user="alice")  # o3 belongs to tenant t2
-    refused(fresh, r, 403, "forbidden", before, reads=1)
-    assert r.json()["decision_id"]
+    missing = fresh.call("GET", "/orders/nope", user="alice")
+    for method, path in (("GET", "/orders/o3"), ("DELETE", "/orders/o3"),
+                         ("POST", "/orders/o3/refund"), ("PATCH", "/orders/o3")):
+        kw = {"json": {"status": "paid"}} if method == "PATCH" else {}
+        r = fresh.call(method, path, user="alice", **kw)  # o3 belongs to tenant t2
+        refused(fresh, r, 404, "not_found", before, reads=1)
+        assert r.json() == missing.json() == {"error": "not_found"}  # indistinguishable
     assert fresh.call("GET", "/orders/o3", user="erin").json()["id"] == "o3"
+    # one who may see the order but not do this to it is still told 403
+    refused(fresh, fresh.call("POST", "/orders/o1/refund", user="alice"), 403, "forbidden",
+            before, reads=1)
 
 
 def test_a_list_holds_exactly_the_orders_check_allows(fresh):
@@ -314,3 +322,84 @@ def test_a_percent_encoded_id_is_decoded_once(fresh):
     before = fresh.rows()  # `%252e` is `%2e` once decoded: an id, not `.`, and unknown
     r = fresh.call("GET", "/orders/%252e%252e", user="alice")
     refused(fresh, r, 404, "not_found", before, reads=1)
+
+
+# ---- issue 28, item 8: the example could be bricked and crashed ---------------------------
+
+
+def test_a_note_policyd_would_refuse_is_never_stored(fresh):
+    before = fresh.rows()
+    emoji = "\U0001f600" * 2000  # 2,000 characters, 8,000 bytes: over policyd's 4,096
+    r = fresh.call("PATCH", "/orders/o1", user="bob", json={"internal_notes": emoji})
+    refused(fresh, r, 400, "bad_request", before, reads=1)
+    assert "4096 bytes" in r.json()["detail"]
+    ok = "\U0001f600" * 1024  # exactly 4,096 bytes
+    assert fresh.call("PATCH", "/orders/o1", user="bob",
+                      json={"internal_notes": ok}).status_code == 200
+    assert fresh.call("GET", "/orders/o1", user="alice").status_code == 200  # not bricked
+
+
+def test_a_stored_row_policyd_refuses_is_500_without_detail(fresh):
+    """A row written around the API (too long a note) refuses everyone, but tells no one
+    the size of a field they may not see."""
+    with fresh.sessions.begin() as s:
+        s.get(Order, "o1").internal_notes = "\U0001f600" * 2000
+    for user in ("alice", "bob"):
+        r = fresh.call("GET", "/orders/o1", user=user)
+        assert r.status_code == 500 and r.json() == {"error": "stored_object_invalid"}
+        assert "internal_notes" not in r.text and "4096" not in r.text
+
+
+@pytest.mark.parametrize("field", ["status", "total", "internal_notes"])
+def test_a_null_is_refused_not_a_server_error(fresh, field):
+    before = fresh.rows()
+    r = fresh.call("PATCH", "/orders/o1", user="bob", json={field: None})
+    refused(fresh, r, 400, "bad_request", before, reads=1)
+    assert f"{field}: null is not a value" in r.json()["detail"]
+
+
+def test_the_readme_commands_work_as_written(tmp_path):
+    """examples/orders_api/README.md: the server, then `export ALICE=...` and the curls
+    of its second block, run by bash (the port changed to a free one)."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+    from .servers import free_port
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed: the README's commands use it")
+    text = (ROOT / "examples" / "orders_api" / "README.md").read_text(encoding="utf-8")
+    block = re.findall(r"```sh\n(.*?)```", text, re.S)[1]
+    assert "export ALICE=" in block
+    port = str(free_port())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([sys.executable, "-m", "examples.orders_api", "--port", port],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/orders", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < end and server.poll() is None, "no server"
+                time.sleep(0.1)
+        lines = [line.split("   #")[0] + ("; echo" if line.startswith("curl") else "")
+                 for line in block.replace("localhost:8000", f"localhost:{port}").replace(
+                     "python -m", f"{sys.executable} -m").splitlines()]  # a line an answer
+        script = "set -e\n" + "\n".join(lines)
+        out = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        listed, patched, other = out.stdout.splitlines()
+        assert [o["id"] for o in __import__("json").loads(listed)["orders"]] == ["o1", "o2"]
+        assert '"error":"forbidden"' in patched and '"error":"not_found"' in other
+    finally:
+        server.terminate()
+        server.wait(10)

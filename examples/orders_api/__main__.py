@@ -19,8 +19,14 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite:///orders.db")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--keys", default=".orders-dev-keys", help="where the dev keys live")
+    parser.add_argument("--token", metavar="USER", choices=sorted(USERS),
+                        help="print a development token for USER and exit "
+                             "(`export ALICE=$(python -m examples.orders_api --token alice)`)")
     args = parser.parse_args()
     issuer = DevIssuer(Path(args.keys))
+    if args.token:
+        print(issuer.token(args.token))
+        return
     _, sessions = database(args.database)
     seed(sessions)
     for user in USERS:

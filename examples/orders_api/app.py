@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import select
 
 from policyd.authn import JwtSettings, JwtVerifier
@@ -54,13 +54,35 @@ class NewOrder(BaseModel):
     card_last4: str = Field(pattern=r"^[0-9]{4}$")
 
 
+MAX_STRING_BYTES = 4096  # policyd's bound on a string (--max-string-bytes): never store more
+
+
+def _bytes_at_most(text: str) -> str:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
+        raise ValueError(f"at most {MAX_STRING_BYTES} bytes in UTF-8")
+    return text
+
+
+Notes = Annotated[str, Field(max_length=2000), AfterValidator(_bytes_at_most)]
+
+
 class OrderChange(BaseModel):
-    """Every field some role may write; which ones this caller may is policyd's answer."""
+    """Every field some role may write; which ones this caller may is policyd's answer.
+    Each is optional, but none may be set to null (the columns hold no nulls), and text
+    is bounded in bytes as policyd bounds it: a row policyd would refuse to decide would
+    lock everyone out of the order."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     status: str | None = Field(None, pattern=r"^(new|paid|shipped|cancelled)$")
     total: float | None = Field(None, ge=0)
-    internal_notes: str | None = Field(None, max_length=2000)
+    internal_notes: Notes | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> "OrderChange":
+        nulls = sorted(f for f in self.model_fields_set if getattr(self, f) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)}: null is not a value (leave it out)")
+        return self
 
 
 def authorizer(settings: Settings) -> AsyncAuthorizer:
@@ -81,7 +103,9 @@ def verifier(settings: Settings) -> JwtVerifier:
 def create_app(settings: Settings) -> FastAPI:
     engine, sessions = database(settings.database_url)
     authz = authorizer(settings)
-    policyd = Policyd(authz, authenticate=verifier(settings))
+    # conceal="read": an order the caller may not read is 404 whatever it asked, as an
+    # order that does not exist is (a 403 would tell another tenant it exists)
+    policyd = Policyd(authz, authenticate=verifier(settings), conceal="read")
     app = FastAPI(title="orders", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db, app.state.authorizer = engine, authz
     policyd.install(app)

@@ -24,7 +24,7 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(32))
     total: Mapped[float] = mapped_column(Float)
     card_last4: Mapped[str] = mapped_column(String(4))
-    internal_notes: Mapped[str] = mapped_column(String(2000), default="")
+    internal_notes: Mapped[str] = mapped_column(String(2000), default="")  # <= 4096 bytes
     shared_with: Mapped[list] = mapped_column(JSON, default=list)
 
 

@@ -25,7 +25,7 @@ from django.utils.module_loading import import_string
 
 from ..plans.django import q
 from .authorizer import answers, claims_refused
-from .errors import AccessRefused, Forbidden, Unauthenticated
+from .errors import AccessRefused, BadRequest, Forbidden, Unauthenticated
 from .gate import WRITING, Access, Gate, json_body
 
 log = logging.getLogger("policyd.django")
@@ -54,7 +54,8 @@ class PolicydMiddleware:
         if authorizer is None:
             raise ValueError("settings.POLICYD['AUTHORIZER'] is not set")
         self.gate = Gate(authorizer, _loaded(_setting("AUTHENTICATE")),
-                         _loaded(_setting("CONTEXT")), bool(_setting("TRUST_GATEWAY", False)))
+                         _loaded(_setting("CONTEXT")), bool(_setting("TRUST_GATEWAY", False)),
+                         _setting("CONCEAL"))
         self.exempt = tuple(_setting("EXEMPT", ()))
 
     def __call__(self, request):
@@ -111,9 +112,15 @@ def decide_object(request, obj: Any, body: Any = None) -> Access:
         body = json_body(request.body)
     fields = gate.writes(request.method, body, None)
     req = gate.object_request(access.principal, access.target, obj, access.context, fields)
-    with claims_refused(), answers():
-        found = gate.authorizer.decide(req)
-    decided = gate.decided(access.principal, access.target, obj, found, fields)
+    try:
+        with claims_refused(), answers():
+            found = gate.authorizer.decide(req)
+            visible = None
+            if gate.concealing(access.target, found[0]):  # refused: may it see the object?
+                visible = gate.authorizer.decide(gate.conceal_request(req))[0].allowed
+    except BadRequest as exc:
+        raise gate.stored(exc) if access.target.id is not None else exc from None
+    decided = gate.decided(access.principal, access.target, obj, found, fields, visible)
     access.decision, access.obj, access.decision_id = decided.decision, obj, decided.decision_id
     access.write_fields = decided.write_fields  # in place: views may hold `request.policyd`
     return access

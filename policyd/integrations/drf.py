@@ -15,8 +15,8 @@ def api_error(exc: AccessRefused) -> exceptions.APIException:
     """The DRF exception for a refusal (429 keeps its Retry-After through `wait`)."""
     if exc.status == 429:
         return exceptions.Throttled(wait=exc.retry_after)
-    if exc.status == 404:
-        return exceptions.NotFound(exc.code)
+    if exc.status == 404:  # DRF's own answer for a missing object: a concealed one alike
+        return exceptions.NotFound()
     if exc.status == 400:
         return exceptions.ParseError(exc.detail)
     error = exceptions.APIException({"error": exc.code, "decision_id": exc.decision_id})

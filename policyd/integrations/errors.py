@@ -76,6 +76,14 @@ class BadRequest(AccessRefused):
         return {**super().body(), "detail": self.detail}
 
 
+class StoredObjectInvalid(AccessRefused):
+    """The loaded object does not fit its declared type: the service's own data, not the
+    caller's request. 500, and no detail in the body (it would describe fields the
+    caller may not see); the detail is in the service's log."""
+
+    status, code = 500, "stored_object_invalid"
+
+
 class Unavailable(AccessRefused):
     """policyd could not be asked: the request is refused, never let through."""
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from .authorizer import AsyncAuthorizer, answers, claims_refused
-from .errors import AccessRefused, NotFound, Unauthenticated
+from .errors import AccessRefused, BadRequest, NotFound, Unauthenticated
 from .gate import Access, Gate, json_body
 from .masking import guard_writes, visible
 from .sqlalchemy import authorized_query
@@ -51,9 +51,9 @@ class Policyd:
     function of the Request returning the principal dict (None: 401)."""
 
     def __init__(self, authorizer, authenticate, context: Callable | None = None,
-                 trust_gateway: bool = False):
+                 trust_gateway: bool = False, conceal: str | None = None):
         self.authorizer = authorizer
-        self.gate = Gate(authorizer, authenticate, context, trust_gateway)
+        self.gate = Gate(authorizer, authenticate, context, trust_gateway, conceal)
         self._inline = isinstance(authorizer, AsyncAuthorizer) or authorizer.engine is not None
 
     def install(self, app) -> None:
@@ -101,7 +101,14 @@ class Policyd:
                 gate.plan_request(principal, target, context)))
         fields = gate.writes(method, body, writes)
         req = gate.object_request(principal, target, obj, context, fields)
-        return gate.decided(principal, target, obj, await self._ask("decide", req), fields)
+        try:
+            found = await self._ask("decide", req)
+            visible = None
+            if gate.concealing(target, found[0]):  # refused: may it see the object at all?
+                visible = (await self._ask("decide", gate.conceal_request(req)))[0].allowed
+        except BadRequest as exc:
+            raise gate.stored(exc) if new is None else exc from None
+        return gate.decided(principal, target, obj, found, fields, visible)
 
     async def _principal(self, request: Request) -> dict:
         auth = self.gate.authenticate

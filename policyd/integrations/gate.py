@@ -9,6 +9,7 @@ over. Headers a gateway set (`x-policyd-*`) are ignored unless `trust_gateway`.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,19 @@ from typing import Any
 
 from ..engine.models import Decision
 from ..engine.plan import ALWAYS_DENIED, Plan
-from .errors import AccessRefused, BadRequest, Forbidden, NotFound, Unauthenticated, refusal
+from .errors import (
+    AccessRefused,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    StoredObjectInvalid,
+    Unauthenticated,
+    refusal,
+)
 from .mapping import attributes
 from .masking import visible, written_fields
 
+log = logging.getLogger("policyd.integrations")
 WRITING = ("PATCH", "PUT")
 GATEWAY = "x-policyd-"
 
@@ -76,12 +86,15 @@ class Access:
 
 class Gate:
     def __init__(self, authorizer, authenticate: Any = None,
-                 context: Callable[[Any], dict] | None = None, trust_gateway: bool = False):
+                 context: Callable[[Any], dict] | None = None, trust_gateway: bool = False,
+                 conceal: str | None = None):
         if authenticate is None:
             raise ValueError("give `authenticate`: a JwtVerifier or a function of the request "
                              "returning the principal")
         self.authorizer, self.authenticate = authorizer, authenticate
         self.context_of, self.trust_gateway = context, trust_gateway
+        self.conceal = conceal  # an action (`read`): objects the caller may not do it on
+        # are answered 404, as objects that do not exist are
 
     # ---- who, and what ------------------------------------------------------------------
 
@@ -156,17 +169,48 @@ class Gate:
             raise NotFound("the object does not belong to the path's parent")
         return request
 
+    @staticmethod
+    def stored(exc: BadRequest) -> AccessRefused:
+        """A refusal of a request built from a loaded object: the object's attributes are
+        the service's data, so a problem with them is 500 without detail (the detail may
+        describe a field the caller may not see); anything else stays a 400."""
+        if exc.detail.startswith(("resource.", "resource ")):
+            log.error("the loaded object does not fit its declared type: %s", exc.detail)
+            return StoredObjectInvalid()
+        return exc
+
     def plan_request(self, principal: dict, target: Target, context) -> dict:
         return self.authorizer.plan_request(principal, target.action, target.resource_type,
                                             context=context, attrs=target.path_attrs or None)
 
+    def concealing(self, target: Target, decision: Decision) -> str | None:
+        """The action to ask about before answering a refusal: `conceal` when the caller
+        was refused another action on a loaded object (403 if it may see the object,
+        else 404); None when there is nothing to ask."""
+        if self.conceal is None or decision.allowed or target.id is None or \
+                target.action == self.conceal or type(refusal(decision)) is not Forbidden:
+            return None  # a 429 stays a 429: the limit counts refused attempts too
+        return self.conceal
+
     def decided(self, principal: dict, target: Target, obj: Any, found: tuple[Decision, str],
-                write_fields: Sequence[str]) -> Access:
+                write_fields: Sequence[str], visible: bool | None = None) -> Access:
+        """The Access of an allowed decision, or the refusal: with `conceal`, a loaded
+        object the caller may not even see (`visible` False, or the refused action is the
+        conceal action itself) is 404, the same answer as one that does not exist."""
         decision, decision_id = found
         if not decision.allowed:
-            raise refusal(decision, decision_id)
+            refused = refusal(decision, decision_id)
+            hide = self.conceal is not None and target.id is not None and \
+                type(refused) is Forbidden and \
+                (target.action == self.conceal or visible is False)
+            raise NotFound("no such object") if hide else refused
         return Access(principal, target, decision=decision, obj=obj, decision_id=decision_id,
                       write_fields=tuple(write_fields), authorizer=self.authorizer)
+
+    def conceal_request(self, request: dict) -> dict:
+        """The request asking whether the caller may do `conceal` on the same object."""
+        return {k: v for k, v in request.items() if k != "write_fields"} | \
+            {"action": self.conceal}
 
     def planned(self, principal: dict, target: Target, found: tuple[Plan, str]) -> Access:
         plan, decision_id = found

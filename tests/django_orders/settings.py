@@ -19,6 +19,7 @@ POLICYD = {
     "AUTHORIZER": "tests.django_orders.policy.authorizer",
     "AUTHENTICATE": "tests.django_orders.policy.verifier",
     "EXEMPT": ["/health"],
+    "CONCEAL": "read",  # another tenant's order is 404, as a missing one
 }
 LOGGING = {"version": 1, "handlers": {"console": {"class": "logging.StreamHandler"}},
            "root": {"handlers": ["console"], "level": "WARNING"}}
