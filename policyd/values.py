@@ -40,10 +40,15 @@ def parse_time(text: str) -> float:
     return dt.timestamp()
 
 
+MAX_INT = 2 ** 53  # integers beyond this many are not exact as doubles (I-JSON, RFC 7493)
+
+
 def is_number(v) -> bool:
-    """int or float, not bool, and finite: NaN would make every comparison false."""
+    """An int within +-2**53, or a finite float, not a bool: every number is exactly a
+    double (NaN would make every comparison false, and an integer beyond 2**53 would be
+    compared exactly here but rounded by every JSON parser and database)."""
     t = type(v)
-    return (t is int) or (t is float and math.isfinite(v))
+    return (t is int and -MAX_INT <= v <= MAX_INT) or (t is float and math.isfinite(v))
 
 
 def utf8_len(s: str) -> int:

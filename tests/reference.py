@@ -4,11 +4,15 @@ It shares nothing with codegen or the runtime (ips are `ipaddress` networks,
 times are datetimes, globs are regexes, role closure is recomputed here), so
 the differential tests compare two independent readings of LANGUAGE.md.
 Test-only; never used in production. Valid requests only.
+
+Numbers are doubles; arithmetic with no finite result is unknown (None), and
+conditions combine unknowns by Kleene's logic (docs/language.md, "Numbers").
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from datetime import UTC, datetime
 
@@ -106,6 +110,8 @@ class Reference:
             return self._call(e, env)
         if isinstance(e, n.Unary):
             v = self.eval(e.operand, env)
+            if v is None:
+                return None
             return (not v) if e.op == "not" else -v
         if isinstance(e, n.Has):
             obj = env[e.obj.name] if isinstance(e.obj, n.Root) else self.eval(e.obj, env)
@@ -137,11 +143,21 @@ class Reference:
         return v.lower()
 
     def _binary(self, e: n.Binary, env):
-        if e.op == "and":
-            return self.eval(e.left, env) and self.eval(e.right, env)
-        if e.op == "or":
-            return self.eval(e.left, env) or self.eval(e.right, env)
+        if e.op in ("and", "or"):  # Kleene: the absorbing value wins, then unknown
+            a = self.eval(e.left, env)
+            absorbing = e.op == "or"
+            if a is absorbing:
+                return a
+            b = self.eval(e.right, env)
+            if b is absorbing:
+                return b
+            return None if a is None or b is None else not absorbing
         a, b = self.eval(e.left, env), self.eval(e.right, env)
+        if a is None or b is None:
+            return None
+        if e.op in "+-*":
+            result = {"+": float(a) + b, "-": float(a) - b, "*": float(a) * b}[e.op]
+            return result if math.isfinite(result) else None
         if e.op == "like":
             return re.fullmatch(".*".join(map(re.escape, b.split("*"))), a, re.S) is not None
         if e.op in ("in", "contains"):
@@ -155,8 +171,7 @@ class Reference:
         if e.op == "contains_all":
             return a >= b
         ops = {"==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b,
-               "<=": lambda: a <= b, ">": lambda: a > b, ">=": lambda: a >= b,
-               "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b}
+               "<=": lambda: a <= b, ">": lambda: a > b, ">=": lambda: a >= b}
         return ops[e.op]()
 
     # ---- decisions ---------------------------------------------------------------------
@@ -169,10 +184,19 @@ class Reference:
                 name = f"{p.name.value}.{r.label.value}" if r.label else f"{p.name.value}#{i}"
                 yield name, r
 
-    def holds(self, r: n.Rule, env) -> bool:
-        if r.when is not None and not self.eval(r.when, env):
+    def value(self, r: n.Rule, env):
+        """A rule's condition: True, False or None (unknown), `when W unless U` being
+        `W and not U`."""
+        w = True if r.when is None else self.eval(r.when, env)
+        u = False if r.unless is None else self.eval(r.unless, env)
+        not_u = None if u is None else not u
+        if w is False or not_u is False:
             return False
-        return not (r.unless is not None and self.eval(r.unless, env))
+        return None if w is None or not_u is None else True
+
+    def holds(self, r: n.Rule, env) -> bool:
+        """An allow, show or write holds when its condition is true."""
+        return self.value(r, env) is True
 
     def decide(self, request: dict, explain: bool = False) -> dict:
         p, res = request["principal"], request["resource"]
@@ -206,14 +230,17 @@ class Reference:
             return r.targets is None or action in [t.value for t in r.targets]
 
         rules = list(self.rules(res["type"]))
-        denies = [name for name, r in rules if r.effect == "deny" and covers(r)
-                  and self.holds(r, env)]
-        if denies:
-            return self._out(False, denies)
-        allows = [name for name, r in rules if r.effect == "allow" and covers(r)
-                  and self.holds(r, env)]
+        denying = [(name, self.value(r, env)) for name, r in rules
+                   if r.effect == "deny" and covers(r)]
+        denies = [name for name, v in denying if v is True]
+        if denies or any(v is None for _, v in denying):  # an unknown deny denies: error
+            return self._out(False, denies + ["error"] * any(v is None for _, v in denying))
+        allowing = [(name, self.value(r, env)) for name, r in rules
+                    if r.effect == "allow" and covers(r)]
+        allows = [name for name, v in allowing if v is True]
         if not allows:
-            return self._out(False, ["default_deny"])
+            unknown = any(v is None for _, v in allowing)
+            return self._out(False, ["error" if unknown else "default_deny"])
         granted, shown, held = set(), {"id"}, {"show": [], "write": []}
         for name, r in rules:
             if r.effect in ("show", "write") and self.holds(r, env):

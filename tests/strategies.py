@@ -12,7 +12,10 @@ IPS = ["10.1.2.3", "10.200.0.1", "192.168.4.4", "203.0.113.9", "::ffff:10.1.2.3"
        "fd00::5", "172.16.0.1"]
 TIMES = ["2026-11-22T10:00:00Z", "2026-11-21T23:59:59+02:00", "2026-11-23T07:30:00Z",
          "2026-11-28T18:00:00-05:00", "2026-01-01T00:00:00.5Z"]
-NUMBERS = st.one_of(st.integers(-3, 1000), st.sampled_from([0.5, 499.99, 500.0, 2.0, -1.5]))
+NUMBERS = st.one_of(st.integers(-3, 1000), st.sampled_from([0.5, 499.99, 500.0, 2.0, -1.5]),
+                    # numbers whose arithmetic gives no finite result: unknowns (kleene.py)
+                    st.sampled_from([1e200, -1e200, 1.7976931348623157e308, 1e308,
+                                     2 ** 53, -(2 ** 53), 2.0 ** 53 + 2]))
 
 
 def value(t: str, roles: list[str], records: dict | None = None):
@@ -143,6 +146,10 @@ ATOMS = [
     "resource.id == principal.id", 'context.time > time("2026-11-22T00:00:00Z")',
     'not (principal has dept) or principal.dept == "legal"',
     'principal has dept and (principal.dept == "legal" or principal.dept == "x*y")',
+    # arithmetic that overflows on large sizes: three-valued conditions
+    "resource.size * resource.size > 1000", "resource.size + resource.size < 10",
+    "resource.size * resource.size - resource.size * resource.size == 0",
+    "principal has level and principal.level * resource.size < 100",
 ]
 
 

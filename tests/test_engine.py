@@ -182,20 +182,25 @@ def test_fail_closed_on_an_unexpected_failure(orders_engine, caplog):
 
 
 def test_fail_closed_maps_generated_code_back_to_the_policy_line(caplog):
+    """A condition's arithmetic is three-valued (an unknown allow is never an allow); a
+    limit key's cannot be, so it fails the decision, logged at its policy line."""
     text = """
 principal U { n: number }
-resource R { big: number actions go }
+resource R { big: number actions go, count }
 policy p for R {
-  allow go when principal.n * resource.big > 1
+  allow go, count when principal.n * resource.big > 1
+  limit count: 5 per 1m by principal.n * resource.big
 }
 """
     engine = Engine(compile_text(text, "arith.policy"))
     huge = {"principal": {"type": "U", "id": "u", "attrs": {"n": 1e308}}, "action": "go",
-            "resource": {"type": "R", "id": "r", "attrs": {"big": 10**400}}}
+            "resource": {"type": "R", "id": "r", "attrs": {"big": 1e308}}}
+    d = engine.check(huge)
+    assert d.reasons == ["error"] and not d.allowed  # its only allow was unknown
     with caplog.at_level(logging.ERROR, "policyd.engine"):
-        d = engine.check(huge)
+        d = engine.check({**huge, "action": "count"})
     assert d.reasons == ["error"] and not d.allowed
-    assert "arith.policy:5" in caplog.text
+    assert "arith.policy:6" in caplog.text
 
 
 def test_memoised_decisions_never_cross_resource_types():

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..language.checked import ActionName, Const, Op, Read
 from ..values import format_ip, format_time
 from .partial import Compiler, Env
+from .plan import UNKNOWN
 from .sensitive import MASK, masked_value
 
 _INFIX = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "add": "+",
@@ -146,14 +147,20 @@ class Explainer:
                 entry.update(held=True, condition="always")
             else:
                 try:
-                    held = self.value(rule.cond, env) is True
+                    value = self.value(rule.cond, env)
                 except Exception as exc:  # the decision failed closed on the same
                     entry.update(held=False, condition=self.text(rule.cond),
                                  error=type(exc).__name__)
                     out.append(entry)
                     continue
+                # unknown (arithmetic with no finite result): a deny or limit applies, an
+                # allow, show or write does not (language/kleene.py)
+                unknown = value is UNKNOWN
+                held = value is True or unknown and rule.effect in ("deny", "limit")
                 entry.update(held=held, condition=self.text(rule.cond))
-                if not held:
+                if unknown:
+                    entry["unknown"] = True
+                elif not held:
                     entry["because"] = self.why_not(rule.cond, env)
             out.append(entry)
         return out
@@ -197,6 +204,8 @@ def render(explanation: dict) -> str:
             lines.extend(_because(r["because"], "      "))
         if "error" in r:
             lines.append(f"      failed: {r['error']}")
+        if r.get("unknown"):
+            lines.append("      unknown: its arithmetic gave no finite number")
     return "\n".join(lines)
 
 

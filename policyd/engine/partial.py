@@ -12,8 +12,20 @@ from __future__ import annotations
 from ..language.checked import ActionName, Const, Read
 from ..language.planning import KeyedLookup
 from ..language.schema import EntitySchema
-from .plan import Attr, Expr, Node, Value, conj, disj, negate
-from .runtime import all_of, any_of, finite, hour, ip_in, ip_in_any, like, set_eq, set_len, weekday
+from .plan import UNKNOWN, Attr, Expr, Node, Value, conj, disj, negate
+from .runtime import (
+    NonFinite,
+    all_of,
+    any_of,
+    finite,
+    hour,
+    ip_in,
+    ip_in_any,
+    like,
+    set_eq,
+    set_len,
+    weekday,
+)
 
 _ABSENT = object()  # a map key no map holds: how a keyed lookup decides absent keys
 _MIRROR = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
@@ -21,8 +33,8 @@ _COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a
             "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
 _KNOWN = {  # operator -> its value on known operands (as codegen writes it)
     **_COMPARE,
-    "add": lambda a, b: finite(a + b), "sub": lambda a, b: finite(a - b),
-    "mul": lambda a, b: finite(a * b), "neg": lambda a: -a,
+    "add": lambda a, b: finite(float(a) + b), "sub": lambda a, b: finite(float(a) - b),
+    "mul": lambda a, b: finite(float(a) * b), "neg": lambda a: -a,
     "set_eq": set_eq, "set_ne": lambda a, b: not set_eq(a, b),
     "ip_in": ip_in, "ip_in_any": ip_in_any, "hour": hour, "weekday": weekday,
     "lower": str.lower, "len": len, "set_len": set_len,
@@ -32,6 +44,20 @@ _KNOWN = {  # operator -> its value on known operands (as codegen writes it)
 }
 _RENAMED = {"any_of": "contains_any", "all_of": "contains_all", "index": "get",
             "index_or_empty": "get_or_empty", "set_len": "set_len"}
+
+
+def _known(op: str):
+    """An operator on known operands; arithmetic with no finite result is UNKNOWN."""
+    f = _KNOWN[op]
+    if op not in ("add", "sub", "mul"):
+        return f
+
+    def arithmetic(a, b):
+        try:
+            return f(a, b)
+        except NonFinite:
+            return UNKNOWN
+    return arithmetic
 
 
 def _node(value, t: str) -> Node:
@@ -133,12 +159,14 @@ class Compiler:
     # ---- operators ----------------------------------------------------------------
 
     def op_plain(self, ir):
-        known, name = _KNOWN[ir.op], _RENAMED.get(ir.op, ir.op)
+        known, name = _known(ir.op), _RENAMED.get(ir.op, ir.op)
         if len(ir.args) == 1:
             f0 = self.fn(ir.args[0])
 
             def unary(e):
                 a = f0(e)
+                if a is UNKNOWN:
+                    return a
                 return Expr(name, (a,)) if isinstance(a, Node) else known(a)
             return unary
         (f0, f1), (t0, t1) = (self.fn(a) for a in ir.args), (a.type for a in ir.args)
@@ -148,6 +176,8 @@ class Compiler:
 
         def binary(e):
             a, b = f0(e), f1(e)
+            if a is UNKNOWN or b is UNKNOWN:  # unknown in, unknown out (kleene.py)
+                return UNKNOWN
             an, bn = isinstance(a, Node), isinstance(b, Node)
             if not an and not bn:
                 return known(a, b)
@@ -256,6 +286,8 @@ class Compiler:
 
         def in_(e):
             x, s = f0(e), f1(e)
+            if x is UNKNOWN:
+                return x
             xn, sn = isinstance(x, Node), isinstance(s, Node)
             if not xn and not sn:
                 return x in s

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..values import format_ip, format_time, parse_ip, parse_time
 from .models import RequestError
-from .runtime import finite, hour, ip, ip_in, ip_in_any, like, time, weekday
+from .runtime import NonFinite, finite, hour, ip, ip_in, ip_in_any, like, time, weekday
 
 ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL = "always_allowed", "always_denied", "conditional"
 
@@ -72,12 +72,17 @@ OPERATORS = (
 
 # ---- simplification: what keeps constant subtrees out of a residual -------------
 
+# A condition whose arithmetic gave no finite number for every resource: Kleene's
+# unknown (language/kleene.py). It never stays in a finished residual: `truthy` and
+# `falsy` push it out (an unknown is never true, and never false).
+UNKNOWN = Value(None, "bool")
+
 def _joined(parts: list, op: str, unit: bool) -> object:
     """`op` over parts that are True, False or residuals: `unit` parts drop out, the
     other constant decides, nested same-op nodes are flattened."""
     out = []
     for p in parts:
-        if p is unit:
+        if p is unit or p is UNKNOWN and UNKNOWN in out:
             continue
         if p is (not unit):
             return not unit
@@ -100,15 +105,49 @@ _OPPOSITE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "gt": "le", "le": "
 
 
 def negate(p) -> object:
-    """`not p`; a negated comparison is the opposite comparison (values are never NaN)."""
+    """`not p`; a negated comparison is the opposite comparison (values are never NaN;
+    an unknown one stays unknown, as its negation is)."""
     if type(p) is bool:
         return not p
+    if p is UNKNOWN:
+        return p
     if isinstance(p, Expr):
         if p.op == "not":
             return p.args[0]
         if p.op in _OPPOSITE:
             return Expr(_OPPOSITE[p.op], p.args)
     return Expr("not", (p,))
+
+
+def truthy(p) -> object:
+    """A condition that is true exactly where `p` is true, with no UNKNOWN left in it:
+    what a rule needs to hold, and what a residual must be for a row to be selected."""
+    if p is UNKNOWN:
+        return False
+    if isinstance(p, Expr):
+        if p.op == "and":
+            return conj([truthy(a) for a in p.args])
+        if p.op == "or":
+            return disj([truthy(a) for a in p.args])
+        if p.op == "not":
+            return falsy(p.args[0])
+    return p
+
+
+def falsy(p) -> object:
+    """A condition that is true exactly where `p` is false (an unknown is not false)."""
+    if p is UNKNOWN:
+        return False
+    if type(p) is bool:
+        return not p
+    if isinstance(p, Expr):
+        if p.op == "and":
+            return disj([falsy(a) for a in p.args])
+        if p.op == "or":
+            return conj([falsy(a) for a in p.args])
+        if p.op == "not":
+            return truthy(p.args[0])
+    return negate(p)
 
 
 # ---- the JSON form ---------------------------------------------------------------
@@ -225,34 +264,66 @@ _BINARY = {
     "like": lambda s, p: like(s, tuple(p.split("*"))),
     "has_key": lambda m, k: k in m, "get": lambda m, k: m[k],
     "get_or_empty": lambda m, k: m.get(k, ()), "field": lambda r, name: r[name],
-    "add": lambda a, b: finite(a + b), "sub": lambda a, b: finite(a - b),
-    "mul": lambda a, b: finite(a * b), "ip_in": ip_in, "ip_in_any": ip_in_any,
+    "add": lambda a, b: finite(float(a) + b), "sub": lambda a, b: finite(float(a) - b),
+    "mul": lambda a, b: finite(float(a) * b), "ip_in": ip_in, "ip_in_any": ip_in_any,
 }
 _UNARY = {"neg": lambda a: -a, "len": len, "set_len": lambda s: len(set(s)),
           "lower": str.lower, "hour": hour, "weekday": weekday}
 
 
+def _kleene_and(values) -> bool | None:
+    """`and` over True, False and None (unknown): false wins, then unknown."""
+    out = True
+    for v in values:
+        if v is False:
+            return False
+        if v is None:
+            out = None
+    return out
+
+
+def _kleene_or(values) -> bool | None:
+    out = False
+    for v in values:
+        if v is True:
+            return True
+        if v is None:
+            out = None
+    return out
+
+
+def _kleene(op: str, fn, values):
+    """An operator over values that may be unknown (None): unknown in, unknown out;
+    arithmetic with no finite result gives unknown."""
+    if any(v is None for v in values):
+        return None
+    try:
+        return fn(*values)
+    except NonFinite:
+        return None
+
+
 def evaluate(node: Node, attrs: dict, rid: str | None = None) -> Any:
-    """The value of a residual on one resource's attributes (as a request sends them)."""
+    """The value of a residual on one resource's attributes (as a request sends them):
+    True, False, or None where arithmetic gave no finite number (Kleene's unknown)."""
     if isinstance(node, Value):
         return node.value
     if isinstance(node, Attr):
         return _read(attrs, node, rid)
     op, args = node.op, node.args
     if op == "and":
-        return all(evaluate(a, attrs, rid) for a in args)
+        return _kleene_and(evaluate(a, attrs, rid) for a in args)
     if op == "or":
-        return any(evaluate(a, attrs, rid) for a in args)
+        return _kleene_or(evaluate(a, attrs, rid) for a in args)
     if op == "not":
-        return not evaluate(args[0], attrs, rid)
+        v = evaluate(args[0], attrs, rid)
+        return None if v is None else not v
     if op == "has":
         if isinstance(args[0], Attr):
             return _has(attrs, args[0])
         return args[1].value in evaluate(args[0], attrs, rid)
     values = [evaluate(a, attrs, rid) for a in args]
-    if op in _UNARY:
-        return _UNARY[op](values[0])
-    return _BINARY[op](*values)
+    return _kleene(op, _UNARY[op] if op in _UNARY else _BINARY[op], values)
 
 
 def compiled(node: Node, stored: bool = False):
@@ -280,23 +351,39 @@ def compiled(node: Node, stored: bool = False):
     if op == "has" and isinstance(args[0], Attr):
         return lambda a, r: _has(a, args[0])
     fs = [compiled(x, stored) for x in args]
+    unknowable = any(_fallible(x) for x in args)  # else two-valued, as fast as before
     if op == "and":
-        return lambda a, r: all(f(a, r) for f in fs)
+        return (lambda a, r: _kleene_and(f(a, r) for f in fs)) if unknowable else \
+            (lambda a, r: all(f(a, r) for f in fs))
     if op == "or":
-        return lambda a, r: any(f(a, r) for f in fs)
+        return (lambda a, r: _kleene_or(f(a, r) for f in fs)) if unknowable else \
+            (lambda a, r: any(f(a, r) for f in fs))
     if op == "not":
-        return lambda a, r: not fs[0](a, r)
+        def not_(a, r):
+            v = fs[0](a, r)
+            return None if v is None else not v
+        return not_
     if op == "has":
         key = args[1].value
         return lambda a, r: key in fs[0](a, r)
+    g = _UNARY[op] if op in _UNARY else _BINARY[op]
+    if op in _ARITH or unknowable:  # three-valued (kleene.py)
+        return lambda a, r: _kleene(op, g, [f(a, r) for f in fs])
     if op in _UNARY:
-        g, f = _UNARY[op], fs[0]
+        f = fs[0]
         return lambda a, r: g(f(a, r))
-    g = _BINARY[op]
     if len(fs) == 2:
         f0, f1 = fs
         return lambda a, r: g(f0(a, r), f1(a, r))
     return lambda a, r: g(*[f(a, r) for f in fs])
+
+
+_ARITH = ("add", "sub", "mul")
+
+
+def _fallible(node: Node) -> bool:
+    """Whether a residual node reads arithmetic (its value may be unknown)."""
+    return isinstance(node, Expr) and (node.op in _ARITH or any(map(_fallible, node.args)))
 
 
 # ---- the plan ---------------------------------------------------------------------
@@ -355,7 +442,7 @@ class Plan:
         """The fields visible on one matching resource, in declaration order."""
         if not self.matches(attrs, id):
             return []
-        return [f for f, v in self._compiled[1] if v is True or v(attrs, id)]
+        return [f for f, v in self._compiled[1] if v is True or v(attrs, id) is True]
 
     @functools.cached_property
     def stored_matcher(self):

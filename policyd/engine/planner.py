@@ -14,7 +14,18 @@ from ..language.schema import IP, TIME, EntitySchema, is_map, is_set, map_value
 from .envelope import over, shared_parts
 from .models import RequestError
 from .partial import Env
-from .plan import ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL, Plan, conj, disj, make_plan, negate
+from .plan import (
+    ALWAYS_ALLOWED,
+    ALWAYS_DENIED,
+    CONDITIONAL,
+    UNKNOWN,
+    Plan,
+    conj,
+    disj,
+    make_plan,
+    negate,
+    truthy,
+)
 from .roles import role_names_in, unknown_roles
 from .runtime import ip, time
 from .state import Installed
@@ -145,18 +156,20 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
     env = Env(pid, P, C, ptype, res.name, rid, R, action)
     memo: dict = {}  # closure -> its value: a condition several rules repeat is made once
     try:
-        held, terms, origins = [], [], []
+        held, terms, origins, unknown = [], [], [], False
         for name, fn in denies:
             v = True if fn is None else memo.get(fn, memo)
             if v is memo:
                 v = memo[fn] = fn(env)
             if v is True:
                 held.append(name)
+            elif v is UNKNOWN:  # unknown for every resource: it denies, as check does
+                unknown = True
             elif v is not False:
                 terms.append(negate(v))
                 origins.append((name, v))
-        if held:
-            return _denied(ps, res.name, action, held, warnings)
+        if held or unknown:
+            return _denied(ps, res.name, action, held + ["error"] * unknown, warnings)
         options, allowed_by = [], ()
         for name, fn in allows:
             v = True if fn is None else memo.get(fn, memo)
@@ -166,12 +179,15 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
                 options.append(v)
                 allowed_by = (name,)
                 break  # later allows are never reached
-            if v is not False:
+            unknown = unknown or v is UNKNOWN
+            if v is not False and v is not UNKNOWN:
                 options.append(v)
                 origins.append((name, v))
-        residual = conj([*terms, disj(options)])
+        # a row is selected where this is true: an unknown part is never true (kleene.py)
+        residual = truthy(conj([*terms, disj(options)]))
         if residual is False:
-            return _denied(ps, res.name, action, ("default_deny",), warnings)
+            return _denied(ps, res.name, action, ("error",) if unknown and not options else
+                           ("default_deny",), warnings)
         visible = _visible(env, compiled, origins, memo)
     except Exception:  # arithmetic that fails for every resource: check fails closed too
         return _denied(ps, res.name, action, ("error",), warnings)
@@ -191,6 +207,7 @@ def _visible(env: Env, compiled, origins: list, memo: dict) -> dict:
         v = True if fn is None else memo.get(fn, memo)
         if v is memo:
             v = memo[fn] = fn(env)
+        v = truthy(v)  # a field is visible where its rule's condition is true
         if v is not True and v is not False:
             origins.append((name, v))
         held.append(v)

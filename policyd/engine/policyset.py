@@ -119,11 +119,16 @@ class PolicySet:
     def held(self, parsed) -> list[RuleInfo]:
         """Every rule of the type whose condition holds: allow, deny and limit rules of the
         action, show and write rules whatever the action (explain and test coverage)."""
+        return [rule for rule, value in self.values(parsed) if value is True]
+
+    def values(self, parsed) -> list[tuple[RuleInfo, bool | None]]:
+        """Each rule that applies (as `held`) with its condition's value: True, False, or
+        None where its arithmetic gave no finite number (language/kleene.py)."""
         pid, P, rtype, rid, R, C, ptype, action = parsed
         conditions = self.conditions
-        return [rule for rule in self.rules.get(rtype, ())
-                if (action in rule.actions or rule.effect in ("show", "write"))
-                and conditions[rule.name](pid, P, rid, R, C, ptype, action)]
+        return [(rule, conditions[rule.name](pid, P, rid, R, C, ptype, action))
+                for rule in self.rules.get(rtype, ())
+                if action in rule.actions or rule.effect in ("show", "write")]
 
     def policy_location(self, filename: str, line: int) -> tuple[str, int] | None:
         """The policy file and line that a line of generated code came from."""

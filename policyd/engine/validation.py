@@ -88,6 +88,10 @@ class Explainer:
             return self.attrs(where, record, value)
         if t == NUMBER and type(value) is float:
             return f"{where}: expected a finite number, found {value!r}"
+        if t == NUMBER and type(value) is int:
+            return f"{where}: expected a number, found the integer {_shown(value)}, beyond " \
+                f"+-2**53 ({values.MAX_INT}): integers past it are not exact in JSON " \
+                "(I-JSON, RFC 7493); send it as a string, or as a decimal"
         expected = _EXPECTED.get(t) or (f"a {t} (an object)" if record or is_map(t) else t)
         return f"{where}: expected {expected}, found {kind(value)} {_shown(value)}"
 

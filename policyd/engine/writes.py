@@ -27,10 +27,15 @@ def explained(ps: PolicySet, field_bits: dict, parsed, wf, warnings) -> Decision
     """Every rule that held: all denies, or all allows plus the show and write rules."""
     pid, P, rtype, rid, R, C, ptype, action = parsed
     held: dict[str, list[str]] = {e: [] for e in ("deny", "allow", "show", "write", "limit")}
-    for rule in ps.held(parsed):
-        held[rule.effect].append(rule.name)
-    if held["deny"] or not held["allow"]:
-        reasons = held["deny"] or ["default_deny"]
+    unknown = set()  # effects with a rule whose condition was unknown (kleene.py)
+    for rule, value in ps.values(parsed):
+        if value is True:
+            held[rule.effect].append(rule.name)
+        elif value is None:
+            unknown.add(rule.effect)
+    if held["deny"] or "deny" in unknown or not held["allow"]:
+        reasons = held["deny"] + ["error"] * ("deny" in unknown) or \
+            ["error" if "allow" in unknown else "default_deny"]
         return make_decision(False, FrozenList(reasons), EMPTY, 0.0, ps.version, warnings)
     if wf:
         refused = refused_writes(ps, field_bits, parsed, wf)

@@ -4,6 +4,7 @@ after the denies. A mixin of the code generator (codegen.py)."""
 from __future__ import annotations
 
 from .codewriter import safe_comment
+from .kleene import fallible
 from .schema import EntitySchema
 
 ALLOW_BITS = 20  # a decider's allow outcome: visible mask << ALLOW_BITS | index of the rule
@@ -19,15 +20,21 @@ class AllowCode:
         nests in CPython's AST and thousands of rules would exhaust its compiler; then one
         visible mask for whichever allow it was."""
         if not live:
-            self.w.line("return None")
+            self.w.line(self.no_allow(live))
             return
         self.w.line("while True:")
         with self.w.indent():
             for r in live:
                 with self.w.origin(r.file, r.line):
                     self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
-                    self.w.line(f"if {self.cond(r, action)}: a = {allow_index[r.name]}; break")
-            self.w.line("return None")
+                    if self.unknown_allow(r):
+                        self.w.line(f"v = {self.kcall(r.cond, action)}")
+                        self.w.line(f"if v: a = {allow_index[r.name]}; break")
+                        self.w.line("if v is None: e = 1")
+                    else:
+                        self.w.line(f"if {self.cond(r, action)}: a = {allow_index[r.name]}; "
+                                    "break")
+            self.w.line(self.no_allow(live))
         static = self.visible_mask(res, action, false)
         self.w.line(f"return {static << ALLOW_BITS} | a" if static is not None
                     else f"return m << {ALLOW_BITS} | a")
@@ -42,14 +49,28 @@ class AllowCode:
             text = self.cond(r, action)
             with self.w.origin(r.file, r.line):
                 self.w.comment(f"{safe_comment(r.file)}:{r.line} {r.name}")
-                self.w.line(f"if {text}:")
+                unknown = self.unknown_allow(r)
+                if unknown:  # three-valued: true holds, unknown notes `e`
+                    self.w.line(f"v = {self.kcall(r.cond, action)}")
+                self.w.line("if v:" if unknown else f"if {text}:")
                 with self.w.indent():
                     static = self.visible_mask(res, action, false, {text})
                     index = allow_index[r.name]
                     self.w.line(f"return {static << ALLOW_BITS | index}" if static is not None
                                 else f"return m << {ALLOW_BITS} | {index}")
+                if unknown:
+                    self.w.line("if v is None: e = 1")
             false.add(text)
-        self.w.line("return None")
+        self.w.line(self.no_allow(live))
+
+    @staticmethod
+    def unknown_allow(r) -> bool:
+        return r.cond is not None and fallible(r.cond)
+
+    def no_allow(self, live: list) -> str:
+        """The outcome when no allow held: default deny, or `error` when one was unknown."""
+        return "return ('error',) if e else None" if any(map(self.unknown_allow, live)) \
+            else "return None"
 
     def visible_mask(self, res: EntitySchema, action: str | None, false=frozenset(),
                      true=frozenset()) -> int | None:

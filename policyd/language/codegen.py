@@ -8,12 +8,14 @@ inside string literals and sanitised comments); the only global it may use is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from .allows import SPECIALIZE_MAX, AllowCode
 from .checked import ActionName, CheckedRule, CheckedSet, Const, Op, Read
 from .codewriter import CodeWriter, safe_comment
 from .fastpath import FastPathCode
+from .kleene import KleeneCode, fallible
 from .ruleindex import INDEX_MIN, plan_index
 from .schema import STRING, EntitySchema
 from .validators import ValidatorCode
@@ -44,7 +46,7 @@ class Generated:
     fast: str = ""  # the fast path's binder (fastpath.py), "" when no type qualifies
 
 
-class _Gen(ValidatorCode, AllowCode, FastPathCode):
+class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode):
     def __init__(self, cs: CheckedSet, name: str, max_string_bytes: int):
         self.cs, self.name = cs, name
         self.max_bytes = max_string_bytes
@@ -56,6 +58,7 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
         self.type_functions: dict[tuple, str] = {}
         self.pooling = False  # writing a data validator: sets pooled as tuples
         self.type_source: list[str] = []
+        self.kfns: dict[tuple, str] = {}  # (resource type, condition) -> its kN function
         self.roles_required = bool(cs.principals) and all(
             "roles" in p.by_name and not p.by_name["roles"].optional
             for p in cs.principals.values())
@@ -94,8 +97,8 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
             return f"(not {a[0]})"
         if op == "neg":
             return f"(-{a[0]})"
-        if op in _ARITH:  # inf - inf is NaN and NaN > x is false: a result must be finite
-            return f"_rt.finite({a[0]} {_INFIX[op]} {a[1]})"
+        if op in _ARITH:  # numbers are doubles; a result must be finite (kleene.py)
+            return f"_rt.finite(float({a[0]}) {_INFIX[op]} {a[1]})"
         if op in _INFIX:
             return f"({a[0]} {_INFIX[op]} {a[1]})"
         if op == "set_ne":
@@ -144,8 +147,13 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
         return None
 
     def cond(self, rule: CheckedRule, action: str | None) -> str:
+        """A rule's condition as a Python test: it holds (an allow, show or write rule),
+        or it denies or counts (a deny or limit rule, whose unknown does: kleene.py)."""
         if rule.cond is None:
             return "True"
+        if fallible(rule.cond):
+            held = "is not False" if rule.effect in ("deny", "limit") else "is True"
+            return f"({self.kcall(rule.cond, action)} {held})"
         text = self.expr(rule.cond, action)
         return self.shared.get(text, text)
 
@@ -165,6 +173,9 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
         with self.w.indent():
             if len(plain) > 1 or groups:
                 self.w.line("d = None")
+            unknowns = any(r.cond is not None and fallible(r.cond) for r in denies + allows)
+            if unknowns:
+                self.w.line("e = 0  # a deny or allow whose condition was unknown (kleene.py)")
             plan = self.shared_conditions(res, action, [r for _, r in plain], allows)
             for i, (pos, r) in enumerate(plain):
                 held = (pos, r.name) if groups else r.name  # indexed: sorted back at the end
@@ -174,25 +185,25 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
                         if text in plan and text not in self.shared:
                             self.w.line(f"{plan[text]} = {text}")
                             self.shared[text] = plan[text]  # usable from here on
-                    self.w.line(f"if {self.cond(r, action)}:")
-                    with self.w.indent():
-                        if len(plain) == 1 and not groups:  # the only deny: it is the outcome
-                            self.w.line(f"return ({held!r},)")
-                        elif i == 0:
-                            self.w.line(f"d = [{held!r}]")
-                        else:  # a list: appending to a tuple is quadratic in the denies held
-                            self.w.line(f"if d is None: d = [{held!r}]")
-                            self.w.line(f"else: d.append({held!r})")
+                    self.deny_test(r, action, held, len(plain) == 1 and not groups, i == 0)
             for table, lookup in lookups:
                 self.w.line(f"for x in {table}.get({lookup}, ()):")
                 with self.w.indent():
-                    self.w.line(f"if x[2] is None or x[2]({ARGS}):")
+                    self.w.line(f"v = True if x[2] is None else x[2]({ARGS})")
+                    self.w.line("if v:")
                     with self.w.indent():
                         self.w.line("if d is None: d = [x[:2]]")
                         self.w.line("else: d.append(x[:2])")
+                    if unknowns:
+                        self.w.line("elif v is None: e = 1")
+            errors = "('error',)"
             if groups:
+                if unknowns:
+                    self.w.line(f"if e: return _rt.in_order(d or []) + {errors}")
                 self.w.line("if d is not None: return _rt.in_order(d)")
             elif len(plain) > 1:
+                if unknowns:
+                    self.w.line(f"if e: return tuple(d or ()) + {errors}")
                 self.w.line("if d is not None: return tuple(d)")
             # past this point every deny condition is false: an allow that repeats one, or an
             # earlier allow, can never be the first to hold (dead branches are left out)
@@ -212,6 +223,31 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
             self.shared = {}
         self.w.line()
 
+    def deny_test(self, r: CheckedRule, action: str, held, only: bool, first: bool) -> None:
+        """One deny rule of a decider: recorded when it holds; an unknown condition sets
+        `e` (the decision is then a deny with reason `error`)."""
+        w = self.w
+        if r.cond is not None and fallible(r.cond):
+            w.line(f"v = {self.kcall(r.cond, action)}")
+            if only:
+                w.line(f"if v: return ({held!r},)")
+                w.line("if v is None: return ('error',)")
+                return
+            test = "v"
+        else:
+            test = self.cond(r, action)
+        w.line(f"if {test}:")
+        with w.indent():
+            if only:  # the only deny: it is the outcome
+                w.line(f"return ({held!r},)")
+            elif first:
+                w.line(f"d = [{held!r}]")
+            else:  # a list: appending to a tuple is quadratic in the denies held
+                w.line(f"if d is None: d = [{held!r}]")
+                w.line(f"else: d.append({held!r})")
+        if test == "v":
+            w.line("elif v is None: e = 1")
+
     def index_tables(self, fn: str, groups: dict, action: str) -> list[tuple[str, str]]:
         """Each indexed group as a dict constant {value: ((position, rule, rest), ...)}
         after the functions holding the rest of each condition (ruleindex.py); returns
@@ -224,7 +260,13 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
             for k, item in enumerate(items):
                 if item.rest:
                     names[k] = f"x{fn}_{g}_{k}"
-                    rest = " and ".join(self.expr(c, action) for c in item.rest)
+                    if any(fallible(c) for c in item.rest):  # True, False or None
+                        chain = functools.reduce(lambda a, b: Op("and", (a, b), "bool"),
+                                                 item.rest)
+                        self.kleene_function(self.resource.name, chain)
+                        rest = self.kcall(chain, action)
+                    else:
+                        rest = " and ".join(self.expr(c, action) for c in item.rest)
                     self.w.line(f"def {names[k]}({ARGS}): return ({rest})")
             table: dict = {}
             for k, item in enumerate(items):
@@ -253,7 +295,7 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
     def _evaluated(self, rule: CheckedRule, action: str) -> list[str]:
         """Whole expressions a rule's condition always evaluates: the condition, and for a
         pure `unless U` (`not U`) also U. Operand first, so it is assigned before use."""
-        if rule.cond is None:
+        if rule.cond is None or fallible(rule.cond):  # three-valued: never shared raw
             return []
         out = [self.expr(rule.cond, action)]
         if isinstance(rule.cond, Op) and rule.cond.op == "not":
@@ -310,10 +352,14 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
         self.w.line()
 
     def condition(self, fn: str, rule: CheckedRule) -> None:
+        """A rule's condition on its own (explain, coverage): True or False, or None where
+        its arithmetic gave no finite number (kleene.py)."""
         w = self.explain
         with w.origin(rule.file, rule.line):
             w.comment(f"{safe_comment(rule.file)}:{rule.line} {rule.name}")
-            w.line(f"def {fn}({ARGS}, act): return {self.cond(rule, None)}")
+            value = self.kcall(rule.cond, None) if rule.cond is not None and \
+                fallible(rule.cond) else self.cond(rule, None)
+            w.line(f"def {fn}({ARGS}, act): return {value}")
 
     # ---- the module ----------------------------------------------------------------
 
@@ -334,6 +380,7 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode):
             self.data_validator(validators, f"vd_r{t}", res)
             rules = self.cs.rules.get(res.name, ())
             allow_index = {r.name: i for i, r in enumerate(rules)}
+            self.kleene_functions(res, rules)
             for a, action in enumerate(res.actions):
                 deciders[(res.name, action)] = f"d_{t}_{a}"
                 self.decider(f"d_{t}_{a}", res, action, allow_index)

@@ -18,6 +18,7 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, UnexpectedInput
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF
 
+from ..values import MAX_INT
 from . import nodes as n
 from .diagnostics import Diagnostic, PolicyError
 from .syntax_errors import describe_syntax_error
@@ -78,6 +79,10 @@ class SpanTransformer(Transformer):
         if value - value != 0 or abs(value) > 1.7976931348623157e308:
             raise Malformed(self.span_of(tok), "E005", "number literal is out of range",
                             "numbers are finite 64-bit doubles")
+        if type(value) is int and abs(value) > MAX_INT:
+            raise Malformed(self.span_of(tok), "E005", "integer literal beyond +-2**53, "
+                            "which a 64-bit double cannot hold exactly",
+                            f"write it as a decimal ({text}.0) if its rounding is intended")
         return value
 
     def seconds_of(self, duration: Token) -> float:

@@ -4,6 +4,7 @@ own. A mixin of the code generator (codegen.py), writing into its CodeWriter."""
 
 from __future__ import annotations
 
+from ..values import MAX_INT
 from .codewriter import CodeWriter, safe_comment
 from .schema import BOOL, IP, NUMBER, STRING, TIME, EntitySchema, is_map, is_set, map_value
 
@@ -123,8 +124,10 @@ class ValidatorCode:
             v, first = "n", f"(n := {v})"
         else:
             first = v
-        # _rt.is_number inline: int, or a float that is finite (inf - inf and NaN are NaN)
-        return f"(type({first}) is not int and (type({v}) is not float or {v} - {v} != 0.0))"
+        # _rt.is_number inline: an int within +-2**53, or a float that is finite (inf - inf
+        # and NaN are NaN)
+        return (f"(type({first}) is not int and (type({v}) is not float or {v} - {v} != 0.0) "
+                f"or type({v}) is int and not {-MAX_INT} <= {v} <= {MAX_INT})")
 
     def _value(self, w: CodeWriter, src: str, dst: str, t: str) -> None:
         """Lines that check `src` is a `t` and, for converted types, store it in `dst`."""
