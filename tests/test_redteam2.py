@@ -827,3 +827,105 @@ def test_searches_are_one_record_off_the_event_loop_and_pages_walk_once(tmp_path
             assert seen == expected and page["page"]["total"] == len(expected)
     finally:
         server.terminate()
+
+
+# ---- 5. plans and per-row check disagreed, SQL returning more rows ------------------------
+
+DATED = """
+principal User { roles: set<string> }
+role viewer
+resource Post {
+  created: time
+  host: ip
+  price: number
+  qty: number
+  actions read, audit, buy
+}
+policy posts for Post {
+  allow read when principal is viewer and resource.created > time("2025-01-01T00:00:00Z")
+  allow audit when principal is viewer and resource.host in [ip("10.0.0.0/8")]
+  allow buy when principal is viewer and resource.price * resource.qty < 100
+  show price when resource.price > 1
+}
+"""
+VIEWER = {"type": "User", "id": "u", "attrs": {"roles": ["viewer"]}}
+
+
+def _post_plan(action: str):
+    from policyd import Engine, compile_text
+    return Engine(compile_text(DATED)).plan({"principal": VIEWER, "action": action,
+                                             "resource": {"type": "Post"}})
+
+
+def test_a_sqlalchemy_datetime_column_in_sqlite_is_compared_as_a_time(tmp_path):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from policyd.plans import PlanUntranslatable
+    from policyd.plans.sqlalchemy import where
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/posts.db")
+    meta = sa.MetaData()
+    posts = sa.Table("posts", meta, sa.Column("id", sa.String, primary_key=True),
+                     sa.Column("created", sa.DateTime), sa.Column("label", sa.String))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(posts.insert(), [
+            {"id": "old", "created": dt.datetime(2020, 6, 1), "label": "2020-06-01"},
+            {"id": "new", "created": dt.datetime(2026, 6, 1), "label": "2026-06-01"},
+            {"id": "edge", "created": dt.datetime(2025, 1, 1), "label": "x"}])
+    plan = _post_plan("read")
+    with engine.connect() as conn:  # was: the 2020 row, compared as text with an epoch
+        got = {r[0] for r in conn.execute(sa.select(posts.c.id).where(
+            where(plan, {"id": posts.c.id, "created": posts.c.created})))}
+    assert got == {"new"}
+    with pytest.raises(PlanUntranslatable, match="`created` is a time"), \
+            engine.connect() as conn:  # a string column holds no time the contract knows
+        conn.execute(sa.select(posts.c.id).where(
+            where(plan, {"id": posts.c.id, "created": posts.c.label})))
+
+
+def test_untranslatable_names_the_attribute_and_the_rule():
+    from policyd.plans import PlanUntranslatable, to_sql
+
+    with pytest.raises(PlanUntranslatable) as err:
+        to_sql(_post_plan("audit"), {"host": "host"}, "sqlite")
+    assert err.value.attribute == "host" and err.value.rule == "posts#2"
+    assert "`host` is an ip" in str(err.value) and "posts#2" in str(err.value)
+    with pytest.raises(PlanUntranslatable, match="arithmetic") as err:  # PostgreSQL raises
+        to_sql(_post_plan("buy"), {"price": "price", "qty": "qty"}, "postgresql")
+    assert err.value.attribute in ("price", "qty")
+
+
+def test_overflowing_arithmetic_is_unknown_in_sqlite_not_infinite():
+    import sqlite3
+
+    from policyd.plans import to_sql
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE p (id TEXT, price REAL, qty REAL)")
+    conn.executemany("INSERT INTO p VALUES (?,?,?)", [("a", 2, 3), ("big", -1e300, 1e300),
+                                                      ("nan", 1e300, 1e300)])
+    where, params = to_sql(_post_plan("buy"), {"id": "id", "price": "price", "qty": "qty"})
+    # -1e300 * 1e300 is -inf < 100 in floats, but no finite number: not allowed
+    assert {r[0] for r in conn.execute(f"SELECT id FROM p WHERE {where}", params)} == {"a"}
+
+
+def test_the_select_list_is_never_empty():
+    import sqlite3
+
+    from policyd import Engine, compile_text
+    from policyd.plans import to_sql, to_sql_columns
+
+    engine = Engine(compile_text(DATED))
+    denied = engine.plan({"principal": {"type": "User", "id": "u", "attrs": {"roles": []}},
+                          "action": "read", "resource": {"type": "Post"}})
+    assert denied.kind == "always_denied"
+    select, params = to_sql_columns(denied, {"id": "id", "price": "price"})
+    where, wparams = to_sql(denied, {"id": "id"})
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE p (id TEXT, price REAL)")
+    assert conn.execute(f"SELECT {select} FROM p WHERE {where}", params + wparams).fetchall() \
+        == []
+    assert to_sql_columns(denied, {})[0] == "NULL AS id"

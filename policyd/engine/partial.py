@@ -372,10 +372,26 @@ def _enumerate(e: Env, inner, path, maps, attr: Attr):
 class CompiledType:
     """One resource type's rules as (name, closure or None for `always`) pairs."""
 
-    __slots__ = ("fields", "actions", "shows", "grants")
+    __slots__ = ("fields", "actions", "shows", "grants", "optional")
 
-    def __init__(self, fields, actions, shows, grants):
+    def __init__(self, fields, actions, shows, grants, optional=frozenset()):
         self.fields, self.actions, self.shows, self.grants = fields, actions, shows, grants
+        self.optional = optional  # attribute paths that may be absent (a plan's SQL guard)
+
+
+def optional_paths(schema, records: dict, prefix: tuple = (),
+                   inherited: bool = False) -> frozenset[str]:
+    """The attribute paths of a type that may be absent: optional themselves, or inside
+    an optional record."""
+    out: set[str] = set()
+    for a in schema.attrs:
+        path, may = prefix + (a.name,), inherited or a.optional
+        if may:
+            out.add(".".join(path))
+        inner = records.get(a.type)
+        if inner is not None:
+            out |= optional_paths(inner, records, path, may)
+    return frozenset(out)
 
 
 def compile_rules(program, schema) -> dict[str, CompiledType]:
@@ -387,5 +403,6 @@ def compile_rules(program, schema) -> dict[str, CompiledType]:
             return rule.name, None if rule.cond is None else c.fn(rule.cond)
         actions = {a: (tuple(map(pair, denies)), tuple(map(pair, allows)))
                    for a, (denies, allows) in tp.actions.items()}
-        out[rtype] = CompiledType(tp.fields, actions, tuple(map(pair, tp.shows)), tp.grants)
+        out[rtype] = CompiledType(tp.fields, actions, tuple(map(pair, tp.shows)), tp.grants,
+                                  optional_paths(schema.resources[rtype], schema.records))
     return out

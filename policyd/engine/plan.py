@@ -402,6 +402,9 @@ class Plan:
     action: str = ""
     warnings: tuple[str, ...] = ()
     origins: tuple = ()  # (rule name, the residual term it gave): errors name the rule
+    # the attribute paths that may be absent (None: not known, as for a plan received
+    # over gRPC): the SQL guard refuses NULL in every other column (plans/columns.py)
+    optional: frozenset | None = None
 
     @functools.cached_property
     def condition(self) -> dict | None:
@@ -481,10 +484,12 @@ _new, _set = object.__new__, object.__setattr__
 
 
 def make_plan(kind: str, residual, visible: dict, reasons: tuple, version: str, rtype: str,
-              action: str, warnings: tuple = (), origins: tuple = ()) -> Plan:
+              action: str, warnings: tuple = (), origins: tuple = (),
+              optional: frozenset | None = None) -> Plan:
     """A Plan without the frozen dataclass's per-field setattr cost (plans are hot)."""
     p = _new(Plan)
     _set(p, "__dict__", {"kind": kind, "residual": residual, "visible": visible,
                          "reasons": reasons, "policy_version": version, "resource_type": rtype,
-                         "action": action, "warnings": warnings, "origins": origins})
+                         "action": action, "warnings": warnings, "origins": origins,
+                         "optional": optional})
     return p

@@ -193,9 +193,9 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
         return _denied(ps, res.name, action, ("error",), warnings)
     if residual is True:  # the reason: the allow that holds for every resource
         return make_plan(ALWAYS_ALLOWED, None, visible, allowed_by, ps.version, res.name,
-                         action, tuple(warnings), tuple(origins))
+                         action, tuple(warnings), tuple(origins), compiled.optional)
     return make_plan(CONDITIONAL, residual, visible, (), ps.version, res.name, action,
-                     tuple(warnings), tuple(origins))
+                     tuple(warnings), tuple(origins), compiled.optional)
 
 
 def _visible(env: Env, compiled, origins: list, memo: dict) -> dict:

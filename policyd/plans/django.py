@@ -4,9 +4,19 @@ the SQL is policyd's, for the connection's vendor (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
-from django.db.models import BooleanField, Expression, F, Q
+from django.db.models import (
+    BooleanField,
+    DateTimeField,
+    DecimalField,
+    Expression,
+    F,
+    FloatField,
+    IntegerField,
+    Q,
+)
 
 from ..engine.plan import ALWAYS_ALLOWED, CONDITIONAL, Plan
+from .columns import orm_time_kind
 from .sql import SqlWriter, check_columns
 
 
@@ -41,7 +51,22 @@ class PlanCondition(Expression):
             params.append(value)
             return "%s"
 
-        return SqlWriter(connection.vendor, column, param, True).where(self.plan), params
+        def time_kind(name: str) -> str | None:
+            expr = self.resolved.get(name)
+            field = getattr(expr, "output_field", None)
+            return None if field is None else _time_kind(connection.vendor, field)
+
+        return SqlWriter(connection.vendor, column, param, True, time_kind).where(
+            self.plan), params
+
+
+def _time_kind(vendor: str, field) -> str | None:
+    """A time column's storage, seen from its Django field."""
+    if isinstance(field, FloatField | IntegerField | DecimalField):
+        return orm_time_kind(vendor, "number", False)
+    if isinstance(field, DateTimeField):  # PostgreSQL: Django makes them timestamptz
+        return orm_time_kind(vendor, "datetime_django", True)
+    return None
 
 
 def q(plan: Plan, columns: dict[str, str]) -> Q:

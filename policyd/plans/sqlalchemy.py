@@ -12,6 +12,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
 from ..engine.plan import ALWAYS_ALLOWED, CONDITIONAL, Attr, Plan, Value
+from .columns import orm_time_kind
 from .sql import SqlWriter, check_columns
 
 
@@ -35,8 +36,23 @@ def _compile(element: PlanCondition, compiler, **kw) -> str:
     def param(value: Any) -> str:
         return compiler.process(sqlalchemy.bindparam(None, value, unique=True), **kw)
 
+    def time_kind(name: str) -> str | None:
+        col = element.columns.get(name)
+        return None if col is None else _time_kind(compiler.dialect.name, col.type)
+
     percent = compiler.dialect.paramstyle in ("format", "pyformat")
-    return SqlWriter(compiler.dialect.name, column, param, percent).where(element.plan)
+    return SqlWriter(compiler.dialect.name, column, param, percent, time_kind).where(
+        element.plan)
+
+
+def _time_kind(dialect: str, sqltype) -> str | None:
+    """A time column's storage, seen from its SQLAlchemy type (an untyped column cannot
+    say: refused, as any type the contract does not know)."""
+    if isinstance(sqltype, (sqlalchemy.Float, sqlalchemy.Numeric, sqlalchemy.Integer)):
+        return orm_time_kind(dialect, "number", False)
+    if isinstance(sqltype, sqlalchemy.DateTime):
+        return orm_time_kind(dialect, "datetime_sa", bool(sqltype.timezone))
+    return None
 
 
 def where(plan: Plan, columns: dict[str, Any]):
@@ -50,7 +66,7 @@ def where(plan: Plan, columns: dict[str, Any]):
     return native if native is not None else PlanCondition(plan, dict(columns))
 
 
-_SCALARS = ("string", "number", "bool")
+_SCALARS = ("string", "bool")  # numbers and times need the writer's guards and forms
 _COMPARE = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
             "gt": operator.gt, "ge": operator.ge}
 
