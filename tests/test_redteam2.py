@@ -929,3 +929,99 @@ def test_the_select_list_is_never_empty():
     assert conn.execute(f"SELECT {select} FROM p WHERE {where}", params + wparams).fetchall() \
         == []
     assert to_sql_columns(denied, {})[0] == "NULL AS id"
+
+
+# ---- what held in the attack pass: each a test, so it keeps holding ----------------------
+
+
+@pytest.mark.parametrize("case", ["kid_number", "kid_list", "alg_number", "nbf_future",
+                                  "iat_future", "garbage"])
+def test_odd_tokens_stay_refused(tmp_path, case):
+    import base64
+    import json
+
+    keys = Keys()
+    (tmp_path / "jwks.json").write_text(keys.jwks())
+    verifier = JwtVerifier(_jwt_settings(tmp_path / "jwks.json"))
+    now = int(time.time())
+    token = {
+        "kid_number": lambda: _with_header(keys, {"alg": "RS256", "kid": 1}),
+        "kid_list": lambda: _with_header(keys, {"alg": "RS256", "kid": ["r1"]}),
+        "alg_number": lambda: _with_header(keys, {"alg": 256, "kid": "r1"}),
+        "nbf_future": lambda: keys.token(nbf=now + 3600),
+        "iat_future": lambda: keys.token(iat=now + 3600),
+        "garbage": lambda: "eyJ." + base64.urlsafe_b64encode(json.dumps(
+            {"sub": "alice"}).encode()).decode() + ".x",
+    }[case]()
+    with pytest.raises(TokenError):
+        verifier.verify(token)
+
+
+def _with_header(keys: Keys, header: dict) -> str:
+    import base64
+    import json
+    good = keys.token().split(".")
+    head = base64.urlsafe_b64encode(json.dumps(header).encode()).decode().rstrip("=")
+    return ".".join([head, good[1], good[2]])
+
+
+def test_a_garbage_jwks_loads_no_keys_and_refuses_every_token(tmp_path, caplog):
+    from policyd.authn import KeySet
+
+    (tmp_path / "jwks.json").write_text('{"keys": [{"kty": "RSA", "n": "!!", "e": 3}]')
+    keys = Keys()
+    with caplog.at_level("ERROR", "policyd.authn"):
+        keyset = KeySet(str(tmp_path / "jwks.json"), 300)
+    assert "cannot load the JWKS" in caplog.text and keyset.get("r1") is None
+    verifier = JwtVerifier(_jwt_settings(tmp_path / "jwks.json"), keys=keyset)
+    with pytest.raises(TokenError, match="unknown signing key"):
+        verifier.verify(keys.token())
+
+
+def test_a_60_kb_bearer_token_is_refused_before_it_is_parsed():
+    from policyd.authn import bearer
+    with pytest.raises(TokenError, match="over 16,384 bytes"):
+        bearer("Bearer " + "x" * 60_000)
+
+
+def test_a_token_in_the_query_string_is_not_a_token():
+    from envoy.service.auth.v3 import external_auth_pb2 as ea
+
+    req = ea.CheckRequest()
+    http = req.attributes.request.http
+    http.method, http.path = "GET", "/orders?access_token=abc.def.ghi"
+    req.attributes.source.address.socket_address.address = "10.1.2.3"
+    from policyd import Engine
+    from policyd.server.config import EnvoySettings
+    from policyd.server.envoy import EnvoyAuthorizer
+
+    class Trusting:  # would let anything through, if it were ever asked
+        def verify(self, token):
+            raise AssertionError("a query-string token was verified")
+
+    authz = EnvoyAuthorizer(Engine.from_path(GATEWAY), EnvoySettings(), Trusting())
+    out = authz.check(req, None)
+    assert out.denied_response.status.code == 401
+
+
+def test_a_number_past_2_53_is_a_request_error_not_a_bucket_key():
+    """Item 11: a 4,300-digit number made a 2 KB rate bucket key; numbers are doubles now
+    (within +-2**53 when integers), so it never reaches a key."""
+    from policyd import Engine, RequestError, compile_text
+
+    text = """
+principal User { roles: set<string>  n: number }
+role viewer
+resource Doc { actions read }
+policy d for Doc { allow read when principal is viewer  show *
+  limit read: 5 per 1m by principal.n }
+"""
+    engine = Engine(compile_text(text))
+    request = {"principal": {"type": "User", "id": "u", "attrs": {"roles": ["viewer"],
+                                                                   "n": 10 ** 4300}},
+               "action": "read", "resource": {"type": "Doc", "id": "d", "attrs": {}}}
+    with pytest.raises(RequestError, match=r"principal.attrs.n: .*4301-digit.*beyond "
+                                           r"\+-2\*\*53"):
+        engine.check(request)
+    request["principal"]["attrs"]["n"] = 2 ** 53
+    assert engine.check(request).allowed

@@ -227,6 +227,9 @@ class JwtVerifier:
         return self.principal(self.claims(token))
 
 
+MAX_TOKEN = 16 * 1024  # bytes: far past any real JWT, short of a parser's worst case
+
+
 def bearer(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer ...` header (RFC 6750); raises TokenError."""
     if not authorization:
@@ -234,4 +237,6 @@ def bearer(authorization: str | None) -> str:
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenError("the Authorization header is not a bearer token")
+    if len(token) > MAX_TOKEN:
+        raise TokenError(f"the bearer token is over {MAX_TOKEN:,} bytes")
     return token.strip()

@@ -35,6 +35,10 @@ ENTITY_KEYS = ("type", "id", "attrs")
 
 
 def _shown(value: Any) -> str:
+    """A value for a message, at most 60 characters (an integer too long to print, as
+    Python refuses past 4,300 digits, by its size)."""
+    if type(value) is int and value.bit_length() > 190:
+        return f"({value.bit_length() * 30103 // 100000 + 1}-digit)"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
