@@ -91,11 +91,11 @@ class FastPathCode:
             with w.indent():
                 self.fast_envelope()
                 w.line("pt = p['type']")
-                w.line("pa = p.get('attrs', E0)")
+                w.line("pa = p['attrs']")
                 self.fast_dispatch("pt", "pa", "P", principals, by_dict[0], "FP",
                                    self.fast_principal)
                 w.line("rt = r['type']")
-                w.line("ra = r.get('attrs', E0)")
+                w.line("ra = r['attrs']")
                 self.fast_dispatch("rt", "ra", "R", resources, by_dict[1], "FR",
                                    self.fast_resource)
                 self.fast_decision()
@@ -132,8 +132,13 @@ class FastPathCode:
         w.line("p = request['principal']")
         w.line("r = request['resource']")
         w.line("action = request['action']")
-        w.line("if (len(p) != 3 or len(r) != 3) and (len(p) != 2 + ('attrs' in p) or "
-               "len(r) != 2 + ('attrs' in r)): return G(request, False)")
+        # type, id and attrs; an entity sent without attrs (a type declaring none) too
+        w.line("if len(p) != 3 or len(r) != 3:")
+        with w.indent():
+            w.line("if len(p) != 2 + ('attrs' in p) or len(r) != 2 + ('attrs' in r): "
+                   "return G(request, False)")
+            w.line("if 'attrs' not in p: p = {**p, 'attrs': E0}")
+            w.line("if 'attrs' not in r: r = {**r, 'attrs': E0}")
         w.line("pid = p['id']")
         w.line("rid = r['id']")
         # the action is looked up among declared ones, each within max_string_bytes
