@@ -33,6 +33,11 @@ def every(seconds: float, burst: float = 1) -> tuple[float, float]:
     return interval, interval * burst
 
 
+# x + 1.5 * 2**52 - 1.5 * 2**52 rounds a double to a whole number in two additions (a
+# floor would give an int, and int/float arithmetic costs more than the rest together);
+# past 2**51 us (2041) it rounds to even microseconds: still whole, still exact
+_ROUND = 6755399441055744.0
+
 # ((rule full name, *key values), T in us, B * T in us): what a generated limiter returns;
 # the key is one flat tuple, hashed once per dict operation. Both numbers are whole.
 Bucket = tuple[tuple, float, float]
@@ -97,7 +102,7 @@ class MemoryStore(RateStore):
 
     def acquire(self, buckets: list[Bucket], now: float, dry_run: bool) -> Verdict:
         tats = self._tat
-        now = round(now * US)  # whole microseconds (module docstring): exact below
+        now = now * US + _ROUND - _ROUND  # whole microseconds, a float: exact below
         if len(buckets) == 1:  # the common case, with nothing allocated when it passes
             key, interval, limit = buckets[0]
             lock = self._lock
