@@ -14,7 +14,8 @@ from google.protobuf.message import DecodeError
 
 from ._proto.policyd.v1 import policyd_pb2 as pb
 from .engine.models import Decision, FrozenList, RequestError, make_decision
-from .engine.plan import Plan, from_json
+from .engine.plan import Plan
+from .engine.residual import from_json
 
 SERVICE = "policyd.v1.DecisionService"
 CHECK = f"/{SERVICE}/Check"

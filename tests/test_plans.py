@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from policyd import Engine, compile_text
 from policyd.engine.models import RequestError
-from policyd.engine.plan import Expr
+from policyd.engine.residual import Expr
 from policyd.plans import PlanUntranslatable, to_sql, to_sql_columns
 
 from . import plan_tables as pt
@@ -261,7 +261,7 @@ def _valid(value, schema: dict, defs: dict) -> bool:
 
 
 def test_plans_conform_to_the_documented_json_schema(orders):
-    from policyd.engine.plan import OPERATORS
+    from policyd.engine.residual import OPERATORS
     schema = _schema()
     ops = schema["$defs"]["node"]["oneOf"][2]["properties"]["op"]["enum"]
     assert ops == list(OPERATORS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..language.checked import ActionName, Const, Op, Read
 from ..values import format_ip, format_time
 from .partial import Compiler, Env
-from .plan import UNKNOWN
+from .residual import UNKNOWN
 from .sensitive import MASK, masked_value
 
 _INFIX = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "add": "+",

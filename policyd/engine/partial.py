@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..language.checked import ActionName, Const, Read
 from ..language.planning import KeyedLookup
 from ..language.schema import EntitySchema
-from .plan import UNKNOWN, Attr, Expr, Node, Value, conj, disj, negate
+from .residual import UNKNOWN, Attr, Expr, Node, Value, conj, disj, negate
 from .runtime import (
     NonFinite,
     all_of,

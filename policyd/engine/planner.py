@@ -14,18 +14,8 @@ from ..language.schema import IP, TIME, EntitySchema, is_map, is_set, map_value
 from .envelope import over, shared_parts
 from .models import RequestError
 from .partial import Env
-from .plan import (
-    ALWAYS_ALLOWED,
-    ALWAYS_DENIED,
-    CONDITIONAL,
-    UNKNOWN,
-    Plan,
-    conj,
-    disj,
-    make_plan,
-    negate,
-    truthy,
-)
+from .plan import ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL, Plan, make_plan
+from .residual import UNKNOWN, conj, disj, negate, truthy
 from .roles import role_names_in, unknown_roles
 from .runtime import ip, time
 from .state import Installed

@@ -21,8 +21,9 @@ from itertools import islice
 from .deciding import decide
 from .envelope import resource_part, shared_parts
 from .models import RequestError, SearchPage
-from .plan import ALWAYS_DENIED, Attr, Expr, Plan, Value
+from .plan import ALWAYS_DENIED, Plan
 from .planner import plan_parts
+from .residual import Attr, Expr, Value
 from .state import Installed
 
 _SCALARS = ("string", "number", "bool")

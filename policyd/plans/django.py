@@ -17,7 +17,8 @@ from django.db.models import (
 
 from ..engine.plan import ALWAYS_ALLOWED, CONDITIONAL, Plan
 from .columns import orm_time_kind
-from .sql import SqlWriter, check_columns
+from .sql import check_columns
+from .writer import SqlWriter
 
 
 class PlanCondition(Expression):

@@ -11,9 +11,11 @@ import sqlalchemy
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
-from ..engine.plan import ALWAYS_ALLOWED, CONDITIONAL, Attr, Plan, Value
+from ..engine.plan import ALWAYS_ALLOWED, CONDITIONAL, Plan
+from ..engine.residual import Attr, Value
 from .columns import orm_time_kind
-from .sql import SqlWriter, check_columns
+from .sql import check_columns
+from .writer import SqlWriter
 
 
 class PlanCondition(ColumnElement):
