@@ -46,10 +46,13 @@ _RENAMED = {"any_of": "contains_any", "all_of": "contains_all", "index": "get",
             "index_or_empty": "get_or_empty", "set_len": "set_len"}
 
 
+_ARITH = ("add", "sub", "mul")
+
+
 def _known(op: str):
     """An operator on known operands; arithmetic with no finite result is UNKNOWN."""
     f = _KNOWN[op]
-    if op not in ("add", "sub", "mul"):
+    if op not in _ARITH:
         return f
 
     def arithmetic(a, b):
@@ -96,6 +99,7 @@ class Compiler:
     def __init__(self, res: EntitySchema, records: dict, keyed: dict):
         self.res, self.records, self.keyed = res, records, keyed
         self.cache: dict = {}  # IR (by value) -> closure: equal conditions share one
+        self.fallible = False  # whether any condition reads arithmetic (may be UNKNOWN)
 
     def fn(self, ir):
         found = self.cache.get(ir)
@@ -160,6 +164,7 @@ class Compiler:
 
     def op_plain(self, ir):
         known, name = _known(ir.op), _RENAMED.get(ir.op, ir.op)
+        self.fallible = self.fallible or ir.op in _ARITH
         if len(ir.args) == 1:
             f0 = self.fn(ir.args[0])
 
@@ -372,11 +377,12 @@ def _enumerate(e: Env, inner, path, maps, attr: Attr):
 class CompiledType:
     """One resource type's rules as (name, closure or None for `always`) pairs."""
 
-    __slots__ = ("fields", "actions", "shows", "grants", "optional")
+    __slots__ = ("fields", "actions", "shows", "grants", "optional", "fallible")
 
-    def __init__(self, fields, actions, shows, grants, optional=frozenset()):
+    def __init__(self, fields, actions, shows, grants, optional=frozenset(), fallible=True):
         self.fields, self.actions, self.shows, self.grants = fields, actions, shows, grants
         self.optional = optional  # attribute paths that may be absent (a plan's SQL guard)
+        self.fallible = fallible  # False: no condition can be UNKNOWN (no `truthy` needed)
 
 
 def optional_paths(schema, records: dict, prefix: tuple = (),
@@ -403,6 +409,8 @@ def compile_rules(program, schema) -> dict[str, CompiledType]:
             return rule.name, None if rule.cond is None else c.fn(rule.cond)
         actions = {a: (tuple(map(pair, denies)), tuple(map(pair, allows)))
                    for a, (denies, allows) in tp.actions.items()}
-        out[rtype] = CompiledType(tp.fields, actions, tuple(map(pair, tp.shows)), tp.grants,
-                                  optional_paths(schema.resources[rtype], schema.records))
+        shows = tuple(map(pair, tp.shows))
+        out[rtype] = CompiledType(tp.fields, actions, shows, tp.grants,
+                                  optional_paths(schema.resources[rtype], schema.records),
+                                  c.fallible)
     return out

@@ -174,7 +174,9 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
                 options.append(v)
                 origins.append((name, v))
         # a row is selected where this is true: an unknown part is never true (kleene.py)
-        residual = truthy(conj([*terms, disj(options)]))
+        residual = conj([*terms, disj(options)])
+        if compiled.fallible:
+            residual = truthy(residual)
         if residual is False:
             return _denied(ps, res.name, action, ("error",) if unknown and not options else
                            ("default_deny",), warnings)
@@ -197,7 +199,8 @@ def _visible(env: Env, compiled, origins: list, memo: dict) -> dict:
         v = True if fn is None else memo.get(fn, memo)
         if v is memo:
             v = memo[fn] = fn(env)
-        v = truthy(v)  # a field is visible where its rule's condition is true
+        if compiled.fallible:  # a field is visible where its rule's condition is true
+            v = truthy(v)
         if v is not True and v is not False:
             origins.append((name, v))
         held.append(v)

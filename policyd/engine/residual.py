@@ -8,6 +8,7 @@ constant subtrees out of it; the JSON form is what a client gets over the wire.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,16 +117,22 @@ def negate(p) -> object:
 
 def truthy(p) -> object:
     """A condition that is true exactly where `p` is true, with no UNKNOWN left in it:
-    what a rule needs to hold, and what a residual must be for a row to be selected."""
+    what a rule needs to hold, and what a residual must be for a row to be selected.
+    A tree without UNKNOWN comes back as the same object (plans call this on each)."""
     if p is UNKNOWN:
         return False
-    if isinstance(p, Expr):
-        if p.op == "and":
-            return conj([truthy(a) for a in p.args])
-        if p.op == "or":
-            return disj([truthy(a) for a in p.args])
-        if p.op == "not":
-            return falsy(p.args[0])
+    if type(p) is Expr:
+        op = p.op
+        if op == "and" or op == "or":
+            args = p.args
+            out = [truthy(a) for a in args]
+            if all(map(operator.is_, out, args)):
+                return p
+            return conj(out) if op == "and" else disj(out)
+        if op == "not":
+            inner = p.args[0]
+            f = falsy(inner)
+            return p if type(f) is Expr and f.op == "not" and f.args[0] is inner else f
     return p
 
 
