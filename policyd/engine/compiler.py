@@ -16,9 +16,8 @@ from ..language.codegen import generate
 from ..language.diagnostics import PolicyError
 from ..language.planning import build_program
 from ..language.sources import Snapshot, read_snapshot, version_of
-from . import runtime
-from .entities import build as build_entities
-from .policyset import DEFAULT_MAX_STRING_BYTES, PolicySet
+from .dataload import build as build_entities
+from .policyset import DEFAULT_MAX_STRING_BYTES, PolicySet, functions, instantiate
 from .routes import RouteTable
 
 
@@ -30,19 +29,13 @@ def compile_checked(checked: CheckedSet, name: str,
     data = (snapshot.data if snapshot is not None else {}) if data is None else data
     gen = generate(checked, name, max_string_bytes)
     code = compile(gen.source, f"<policyd {name}>", "exec")
-    namespace: dict = {"__builtins__": dict(runtime.BUILTINS), "_rt": runtime}
-    exec(code, namespace)  # generated from the checked AST only; see codegen's docstring
-    deciders: dict[str, dict] = {}
-    for (rtype, action), fn in gen.deciders.items():
-        deciders.setdefault(rtype, {})[action] = namespace[fn]
-    limiters: dict[str, dict] = {rtype: {} for rtype in checked.resources}
-    for (rtype, action), fn in gen.limiters.items():
-        limiters[rtype][action] = namespace[fn]
+    namespace = instantiate(code)
     validators = {k: namespace[v] for k, v in gen.validators.items()}
     schema = checked.schema()
     entities, problems = build_entities(data, schema, validators, max_string_bytes)
     if problems:
         raise PolicyError(problems, {**checked.sources, **data})
+    namespace["_g"] = entities
     return PolicySet(
         name=name,
         version=checked.version,
@@ -51,20 +44,15 @@ def compile_checked(checked: CheckedSet, name: str,
         sources=checked.sources,
         warnings=checked.warnings,
         generated=gen,
-        validators=validators,
         entities=entities,
-        deciders=deciders,
-        limiters=limiters,
-        show={k: namespace[v] for k, v in gen.visibility.items()},
-        write={k: namespace[v] for k, v in gen.writable.items()},
         fields={r: ("id",) + s.fields for r, s in checked.resources.items()},
         max_string_bytes=max_string_bytes,
         role_attrs=checked.role_attrs,
         routes=RouteTable(checked.routes),
         plans=build_program(checked),
         snapshot=replace(snapshot, data={}) if snapshot is not None else None,  # text let go
-        namespace=namespace,
-        fast=namespace[gen.fast] if gen.fast else None,
+        code=code,
+        **functions(gen, namespace, checked.resources),
     )
 
 

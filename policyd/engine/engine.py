@@ -22,7 +22,15 @@ from typing import Any
 from . import search
 from .compiler import compile_path
 from .deciding import decide, plain
-from .envelope import check_fields, over, resource_part, shared_parts
+from .envelope import (
+    attached,
+    check_fields,
+    complete,
+    over,
+    parents_parts,
+    resource_part,
+    shared_parts,
+)
 from .explain import explain_rules
 from .gateway import GatewayOutcome, outcome, recorded, refused
 from .models import (
@@ -41,6 +49,7 @@ from .policyset import PolicySet
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
 from .rates import rate_limited, store_unavailable
 from .records import DecisionIds, Recorder
+from .runtime import MissingData
 from .state import Installed
 from .validation import explain_request
 
@@ -178,8 +187,9 @@ class Engine:
         except Exception:
             raise RequestError(self._problem(state, request)) from None
         decision = self._check(request, False, state)
-        if R is not None and state.entities is not None:
-            found = state.entities.attach(ptype, pid, P, rtype, rid, R)
+        if R is not None:
+            found = complete(state, request["principal"], request["resource"], ptype, pid, P,
+                             rtype, rid, R)
             if type(found) is str:
                 return {"decision": decision.to_dict(), "rules": []}
             P, R = found
@@ -228,7 +238,8 @@ class Engine:
                 request.get("dry_run")
             pattrs, rattrs = p.get("attrs"), r.get("attrs")
             if len(request) != 3 + (ctx is not None) + (wf is not None) + (dry is not None) \
-                    or len(p) != 2 + (pattrs is not None) or len(r) != 2 + (rattrs is not None):
+                    or len(p) != 2 + (pattrs is not None) + ("parents" in p) \
+                    or len(r) != 2 + (rattrs is not None) + ("parents" in r):
                 raise ValueError
             ptype, pid, rtype, rid = p["type"], p["id"], r["type"], r["id"]
             principals, resources, context_v, q, entities, limiters = state.hot
@@ -257,6 +268,7 @@ class Engine:
                 check_fields(state, wf)
             if dry is not None and type(dry) is not bool:
                 raise ValueError
+            sent = parents_parts(state, p, r, R) if "parents" in p or "parents" in r else None
         except Exception:
             raise RequestError(self._problem(state, request)) from None
         if entities is not None:  # stored attributes from the set's entity data
@@ -264,6 +276,8 @@ class Engine:
             if type(found) is str:
                 return plain(state.ps, found, EMPTY)
             P, R = found
+        if sent is not None:  # the ancestors of parents the request sent (1.2)
+            P, R = attached(state, sent, ptype, pid, P, rtype, rid, R)
         decision = decide(state, self._failed, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
         if R is not None:
             limiter = limiters[rtype].get(action)
@@ -313,12 +327,11 @@ class Engine:
                 raise RequestError(problem if shared is None else f"items[{index}]: {problem}"
                                    ) from None
             pid, P, C, ptype = shared
-            if state.entities is not None:
-                found = state.entities.attach(ptype, pid, P, rtype, rid, R)
-                if type(found) is str:
-                    out.extend(plain(ps, found, EMPTY) for _ in actions)
-                    continue
-                P, R = found
+            found = complete(state, principal, resource, ptype, pid, P, rtype, rid, R)
+            if type(found) is str:
+                out.extend(plain(ps, found, EMPTY) for _ in actions)
+                continue
+            P, R = found
             limiters = ps.limiters.get(rtype, {})
             for action in actions:
                 decision = decide(state, self._failed, pid, P, rtype, rid, R, C, ptype, action,
@@ -375,14 +388,16 @@ class Engine:
             raise RequestError(self._problem(state, request)) from None
         if R is None or action not in state.ps.deciders[rtype]:
             return []  # the inventory step decides: no rule is evaluated
-        if state.entities is not None:
-            found = state.entities.attach(ptype, pid, P, rtype, rid, R)
-            if type(found) is str:
-                return []
-            P, R = found
+        found = complete(state, request["principal"], resource, ptype, pid, P, rtype, rid, R)
+        if type(found) is str:
+            return []
+        P, R = found
         return [rule.name for rule in state.ps.held((pid, P, rtype, rid, R, C, ptype, action))]
 
     def _failed(self, ps: PolicySet, exc: Exception) -> Decision:
+        if isinstance(exc, MissingData):  # a reference the entity data does not hold
+            return make_decision(False, FrozenList((f"missing_data:{exc.path}",)), EMPTY, 0.0,
+                                 ps.version)
         where = ps.location_of(exc)
         key = f"{type(exc).__name__}:{where}"
         if key not in self._failures_logged:

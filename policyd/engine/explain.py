@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..language.checked import ActionName, Const, Op, Read
 from ..values import format_ip, format_time
+from . import explain_rel as relations
 from .partial import Compiler, Env
 from .residual import UNKNOWN
 from .sensitive import MASK, masked_value
@@ -35,6 +36,9 @@ class Explainer:
 
     def text(self, ir) -> str:
         if isinstance(ir, Const):
+            if self.schema.typed(ir.type) is not None or \
+                    ir.type.startswith("set<") and self.schema.typed(ir.type[4:-1]):
+                return relations.literal(ir.value, ir.type)
             return _literal(ir.value, ir.type)
         if isinstance(ir, Read):
             return ".".join((ir.entity, *ir.path))
@@ -42,6 +46,8 @@ class Explainer:
             return "action"
         a = [self.text(x) for x in ir.args]
         op = ir.op
+        if op in relations.OPS:
+            return relations.text(ir, a)
         if op in ("and", "or"):
             return f" {op} ".join(f"({x})" if isinstance(y, Op) and y.op in ("and", "or")
                                   else x for x, y in zip(a, ir.args, strict=True))
@@ -158,6 +164,10 @@ class Explainer:
                 unknown = value is UNKNOWN
                 held = value is True or unknown and rule.effect in ("deny", "limit")
                 entry.update(held=held, condition=self.text(rule.cond))
+                if value is True:
+                    via = relations.chains(self, rule.cond, env)
+                    if via:
+                        entry["via"] = via
                 if unknown:
                     entry["unknown"] = True
                 elif not held:
@@ -186,7 +196,7 @@ def explain_rules(ps, pid, P, rtype, rid, R, C, ptype, action) -> list[dict]:
     """Every rule of `rtype` that applies to `action`, held or not, and why not."""
     if rtype not in ps.schema.resources:
         return []
-    env = Env(pid, P, C, ptype, rtype, rid, R, action)
+    env = Env(pid, P, C, ptype, rtype, rid, R, action, ps.entities)
     return Explainer(ps, rtype).rules(env, action)
 
 
@@ -200,6 +210,7 @@ def render(explanation: dict) -> str:
     for r in explanation["rules"]:
         mark = "held    " if r["held"] else "not held"
         lines.append(f"  {mark} {r['effect']:<5} {r['rule']}: {r['condition']}")
+        lines.extend(f"      via: {chain}" for chain in r.get("via", ()))
         if "because" in r:
             lines.extend(_because(r["because"], "      "))
         if "error" in r:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..language.checked import ActionName, Const, Read
 from ..language.planning import KeyedLookup
 from ..language.schema import EntitySchema
+from .partial_rel import RelationPartial, Via, resolve
 from .residual import UNKNOWN, Attr, Expr, Node, Value, conj, disj, negate
 from .runtime import (
     NonFinite,
@@ -74,12 +75,21 @@ class Env:
     """What one plan knows: the principal, the context, the action, and of the resource
     its type, its id (or None) and the attributes `R` given (or stored)."""
 
-    __slots__ = ("pid", "P", "C", "ptype", "rtype", "rid", "R", "action", "bound")
+    __slots__ = ("pid", "P", "C", "ptype", "rtype", "rid", "R", "action", "bound", "g",
+                 "guards")
 
-    def __init__(self, pid, P, C, ptype, rtype, rid, R, action):
+    def __init__(self, pid, P, C, ptype, rtype, rid, R, action, g=None):
         self.pid, self.P, self.C, self.ptype = pid, P, C, ptype
         self.rtype, self.rid, self.R, self.action = rtype, rid, R, action
         self.bound = None  # path -> value: a keyed lookup trying one key
+        self.g = g  # the entity data (1.2: the hierarchy, reads through references)
+        self.guards: list | None = None  # residuals every selected row must also meet
+
+    def guard(self, node) -> None:
+        if self.guards is None:
+            self.guards = []
+        if node not in self.guards:
+            self.guards.append(node)
 
     def key_known(self, path) -> bool:
         return (self.bound is not None and path in self.bound) or path[0] in self.R or \
@@ -92,7 +102,7 @@ def _walk(value, path):
     return value
 
 
-class Compiler:
+class Compiler(RelationPartial):
     """The IR of one resource type's rules as closures `f(env) -> value | residual`,
     built once per policy set: no dispatch on node types while planning."""
 
@@ -172,6 +182,9 @@ class Compiler:
                 a = f0(e)
                 if a is UNKNOWN:
                     return a
+                if type(a) is Via:  # through a reference: the value for each entity
+                    get = a.get
+                    return Via(a.node, a.type, lambda g, j: known(get(g, j)))
                 return Expr(name, (a,)) if isinstance(a, Node) else known(a)
             return unary
         (f0, f1), (t0, t1) = (self.fn(a) for a in ir.args), (a.type for a in ir.args)
@@ -183,6 +196,8 @@ class Compiler:
             a, b = f0(e), f1(e)
             if a is UNKNOWN or b is UNKNOWN:  # unknown in, unknown out (kleene.py)
                 return UNKNOWN
+            if type(a) is Via or type(b) is Via:
+                return _through(e, a, b, known)
             an, bn = isinstance(a, Node), isinstance(b, Node)
             if not an and not bn:
                 return known(a, b)
@@ -229,6 +244,8 @@ class Compiler:
 
         def like_(e):
             s = f0(e)
+            if type(s) is Via:
+                return resolve(e, s, lambda v: like(v, parts))
             return Expr("like", (s, pattern)) if isinstance(s, Node) else like(s, parts)
         return like_
 
@@ -275,11 +292,13 @@ class Compiler:
         return is_
 
     def op_owns(self, ir):
-        name, is_set_owner = ir.data
+        name, is_set_owner, typed = ir.data
         node = Attr((name,), self.res.by_name[name].type)
         op = "contains" if is_set_owner else "eq"
 
         def owns(e):
+            if typed is not None and e.ptype != typed:  # a typed owner: that type only
+                return False
             R = e.R
             if name in R:
                 return e.pid in R[name] if is_set_owner else R[name] == e.pid
@@ -293,6 +312,8 @@ class Compiler:
             x, s = f0(e), f1(e)
             if x is UNKNOWN:
                 return x
+            if type(x) is Via or type(s) is Via:
+                return _through(e, x, s, lambda a, b: a in b)
             xn, sn = isinstance(x, Node), isinstance(s, Node)
             if not xn and not sn:
                 return x in s
@@ -306,6 +327,8 @@ class Compiler:
 
         def any_of_(e):
             a, b = f0(e), f1(e)
+            if type(a) is Via or type(b) is Via:
+                return _through(e, a, b, any_of)
             an, bn = isinstance(a, Node), isinstance(b, Node)
             if not an and not bn:
                 return any_of(a, b)
@@ -321,6 +344,8 @@ class Compiler:
 
         def all_of_(e):
             a, b = f0(e), f1(e)
+            if type(a) is Via or type(b) is Via:
+                return _through(e, a, b, all_of)
             an, bn = isinstance(a, Node), isinstance(b, Node)
             if not an and not bn:
                 return all_of(a, b)
@@ -334,11 +359,23 @@ class Compiler:
 
         def has_key(e):
             k, m = fk(e), fm(e)
+            if type(k) is Via or type(m) is Via:
+                return _through(e, k, m, lambda a, b: a in b)
             kn, mn = isinstance(k, Node), isinstance(m, Node)
             if not kn and not mn:
                 return k in m
             return Expr("has_key", (m if mn else _node(m, tm), k if kn else _node(k, tk)))
         return has_key
+
+
+def _through(e: Env, a, b, known):
+    """A binary operator with an operand read through an unknown reference (partial_rel):
+    decided for each entity of the reference's type."""
+    if type(a) is Via and not isinstance(b, Node | Via):
+        return resolve(e, a, lambda v: known(v, b))
+    if type(b) is Via and not isinstance(a, Node | Via):
+        return resolve(e, b, lambda v: known(a, v))
+    raise ValueError("an operator between two unknown values read through references")
 
 
 def _enumerate(e: Env, inner, path, maps, attr: Attr):

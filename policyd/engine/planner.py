@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..language.schema import IP, TIME, EntitySchema, is_map, is_set, map_value
-from .envelope import over, shared_parts
+from .envelope import attached, over, parents_parts, shared_parts
 from .models import RequestError
 from .partial import Env
 from .plan import ALWAYS_ALLOWED, ALWAYS_DENIED, CONDITIONAL, Plan, make_plan
 from .residual import UNKNOWN, conj, disj, negate, truthy
 from .roles import role_names_in, unknown_roles
-from .runtime import ip, time
+from .runtime import MissingData, ip, time
 from .state import Installed
 from .validation import Explainer, kind
 
@@ -66,6 +66,9 @@ def _parse(state: Installed, request, clock):
         if type(found) is str:
             return _denied(ps, rtype, action, (found,))
         P, R = found[0], R if rid is None else found[1]
+    if request["principal"].get("parents"):  # the ancestors of parents it sent (1.2)
+        P = attached(state, parents_parts(state, request["principal"], {}, None), ptype, pid,
+                     P, rtype, rid, None)[0]
     roles = P.get("roles")
     if state.role_attrs:
         roles = role_names_in(P, roles, state.role_attrs)
@@ -143,7 +146,7 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
     ps = state.ps
     compiled = ps.planner[res.name]
     denies, allows = compiled.actions[action]
-    env = Env(pid, P, C, ptype, res.name, rid, R, action)
+    env = Env(pid, P, C, ptype, res.name, rid, R, action, ps.entities)
     memo: dict = {}  # closure -> its value: a condition several rules repeat is made once
     try:
         held, terms, origins, unknown = [], [], [], False
@@ -181,6 +184,10 @@ def _evaluate(state: Installed, pid, P, C, ptype, res, rid, R, action, warnings)
             return _denied(ps, res.name, action, ("error",) if unknown and not options else
                            ("default_deny",), warnings)
         visible = _visible(env, compiled, origins, memo)
+        if env.guards and residual is not False:  # rows whose references the data holds
+            residual = conj([residual, *env.guards])
+    except MissingData as exc:  # a known reference the data lacks: check denies so too
+        return _denied(ps, res.name, action, (f"missing_data:{exc.path}",), warnings)
     except Exception:  # arithmetic that fails for every resource: check fails closed too
         return _denied(ps, res.name, action, ("error",), warnings)
     if residual is True:  # the reason: the allow that holds for every resource

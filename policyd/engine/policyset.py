@@ -18,7 +18,8 @@ from ..language.diagnostics import Diagnostic
 from ..language.planning import PlanProgram
 from ..language.schema import RuleInfo, Schema
 from ..language.sources import Snapshot
-from .entities import EntityData
+from . import runtime
+from .entities import EntityData, Tables
 from .partial import compile_rules
 from .routes import RouteTable
 
@@ -53,6 +54,7 @@ class PolicySet:
     namespace: dict = field(default_factory=dict, repr=False, compare=False)
     visible_cache: dict = field(default_factory=dict, repr=False, compare=False)
     fast: Callable | None = field(default=None, repr=False, compare=False)  # bind(...)
+    code: object = field(default=None, repr=False, compare=False)  # the compiled module
 
     def memo(self) -> tuple[dict, dict]:
         """(deny cache, {resource type: allow cache}) of memoised decisions: the generated
@@ -70,19 +72,32 @@ class PolicySet:
         exec(code, self.namespace)  # same origin and rules as the main module
         return {k: self.namespace[v] for k, v in self.generated.conditions.items()}
 
-    def with_entities(self, extra: dict[tuple[str, str, str], dict]) -> PolicySet:
-        """This set with more entity data, keyed (kind, type, id) with converted stored
-        attributes laid over the entity's own (what the test runner gives a test whose
-        fixtures set stored ones)."""
-        tables = {"principal": dict(self.entities.principals),
-                  "resource": dict(self.entities.resources)}
+    def with_entities(self, extra: dict[tuple[str, str, str], dict],
+                      parents: dict[tuple[str, str], tuple] | None = None) -> PolicySet:
+        """This set with more entity data: stored attributes keyed (kind, type, id), laid
+        over the entity's own, and parents keyed (type, id) (what the test runner gives a
+        test whose fixtures set stored attributes or parents). The generated module runs
+        again with the new data bound as `_g`."""
+        data = self.entities
+        tables = {"principal": dict(data.principals), "resource": dict(data.resources),
+                  "entity": dict(data.entities)}
+        required = {"principal": self.schema.principals, "resource": self.schema.resources,
+                    "entity": self.schema.entities}
         for (kind, rtype, eid), attrs in extra.items():
             t = tables[kind].get(rtype)
+            if t is None and rtype in required[kind]:
+                s = required[kind][rtype]
+                t = Tables({}, tuple(a.name for a in s.stored if not a.optional))
             if t is not None:
                 rows = {**t.rows, eid: {**t.rows.get(eid, {}), **attrs}}
                 tables[kind][rtype] = replace(t, rows=rows)
-        return replace(self, entities=EntityData(tables["principal"], tables["resource"]),
-                       visible_cache={})
+        graph = {t: dict(ids) for t, ids in data.parents.items()}
+        for (rtype, eid), pairs in (parents or {}).items():
+            graph.setdefault(rtype, {})[eid] = pairs
+        entities = EntityData(tables["principal"], tables["resource"], tables["entity"], graph)
+        return replace(self, entities=entities, visible_cache={},
+                       **functions(self.generated, instantiate(self.code, entities),
+                                   self.schema.resources))
 
     @functools.cached_property
     def roles_sensitive(self) -> bool:
@@ -147,3 +162,26 @@ class PolicySet:
                 where = f"{found[0]}:{found[1]}"
             tb = tb.tb_next
         return where
+
+
+def instantiate(code, entities=None) -> dict:
+    """A fresh namespace of the generated module, with `_g` (the entity data) bound: a
+    set with other data is the same code run again (PolicySet.with_entities)."""
+    namespace: dict = {"__builtins__": dict(runtime.BUILTINS), "_rt": runtime, "_g": entities}
+    exec(code, namespace)  # generated from the checked AST only; see codegen's docstring
+    return namespace
+
+
+def functions(gen: Generated, namespace: dict, resources) -> dict:
+    """The PolicySet fields that hold the generated module's functions."""
+    deciders: dict[str, dict] = {}
+    for (rtype, action), fn in gen.deciders.items():
+        deciders.setdefault(rtype, {})[action] = namespace[fn]
+    limiters: dict[str, dict] = {rtype: {} for rtype in resources}
+    for (rtype, action), fn in gen.limiters.items():
+        limiters[rtype][action] = namespace[fn]
+    return {"namespace": namespace, "deciders": deciders, "limiters": limiters,
+            "validators": {k: namespace[v] for k, v in gen.validators.items()},
+            "show": {k: namespace[v] for k, v in gen.visibility.items()},
+            "write": {k: namespace[v] for k, v in gen.writable.items()},
+            "fast": namespace[gen.fast] if gen.fast else None}

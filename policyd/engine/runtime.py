@@ -28,6 +28,20 @@ class Invalid(Exception):
     """A request value that does not fit its declared type (the engine explains it)."""
 
 
+class MissingData(Exception):
+    """A read through a reference to an entity that the entity data does not hold: the
+    decision denies with `missing_data:PATH` (the reference's path)."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.path = path
+
+
+# The key under which a request's principal or resource carries the ancestors of the
+# parents the request sent (1.2): never an identifier, so never a declared attribute.
+ANCESTORS = "\x00ancestors"
+
+
 def _cached(parse, what: str):
     """A request-side converter of strings, cached (clients repeat their addresses and
     times), refusing anything that is not a valid string with Invalid."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from itertools import islice
 
 from .deciding import decide
-from .envelope import resource_part, shared_parts
+from .envelope import complete, resource_part, shared_parts
 from .models import RequestError, SearchPage
 from .plan import ALWAYS_DENIED, Plan
 from .planner import plan_parts
@@ -146,11 +146,11 @@ def actions(state: Installed, request: dict, clock, failed: Callable, names: Ite
     except Exception:
         raise RequestError("the search's subject, resource or context does not fit the "
                            "declarations") from None
-    if state.entities is not None:
-        found = state.entities.attach(ptype, pid, P, rtype, rid, R)
-        if type(found) is str:
-            return SearchPage("action", (), False, 0, ps.version, (found,))
-        P, R = found
+    found = complete(state, request["principal"], request["resource"], ptype, pid, P, rtype,
+                     rid, R)
+    if type(found) is str:
+        return SearchPage("action", (), False, 0, ps.version, (found,))
+    P, R = found
 
     def allowed(action: str) -> bool:
         return decide(state, failed, pid, P, rtype, rid, R, C, ptype, action, None,

@@ -37,8 +37,8 @@ class Installed:
         schema = ps.schema
         principals = {name: ps.validators[f"principal:{name}"] for name in schema.principals}
         resources = {name: ps.validators[f"resource:{name}"] for name in schema.resources}
-        entities = ps.entities if any(s.stored for s in (*schema.principals.values(),
-                                                         *schema.resources.values())) else None
+        entities = ps.entities if any(s.stored or s.whole for s in (
+            *schema.principals.values(), *schema.resources.values())) else None
         short = ps.max_string_bytes // 4
         deny_cache, allow_caches = ps.memo()
         return cls(

@@ -19,6 +19,7 @@ from ..language.schema import (
     is_set,
     map_value,
 )
+from .graph import ParentsInvalid, parents_of
 from .runtime import SEQUENCES
 
 _EXPECTED = {
@@ -31,7 +32,7 @@ _EXPECTED = {
     "set<number>": "a set<number> (a list of numbers)",
 }
 REQUEST_KEYS = ("principal", "action", "resource", "context", "write_fields", "dry_run")
-ENTITY_KEYS = ("type", "id", "attrs")
+ENTITY_KEYS = ("type", "id", "attrs", "parents")
 
 
 def _shown(value: Any) -> str:
@@ -61,6 +62,7 @@ class Explainer:
 
     def value(self, where: str, t: str, value: Any) -> str | None:
         """`where` and why `value` is not a `t`, or None if it is."""
+        t = self.schema.runtime(t)  # a reference is its id
         if t == STRING and type(value) is str:
             problem = self._too_long(value)
             return f"{where} {problem}" if problem else None
@@ -140,7 +142,8 @@ class Explainer:
         if schema is None:
             declared = ", ".join(s.principals) or "none"
             return f"principal.type: unknown principal type {p['type']!r} (declared: {declared})"
-        problem = self.attrs("principal.attrs", schema, p.get("attrs", {}))
+        problem = self.whole("principal", schema, p) or \
+            self.attrs("principal.attrs", schema, p.get("attrs", {}))
         if problem:
             return problem
         context = request.get("context")
@@ -154,10 +157,33 @@ class Explainer:
                 return problem
         res = s.resources.get(request["resource"]["type"])
         if res is not None:
-            problem = self.attrs("resource.attrs", res, request["resource"].get("attrs", {}))
+            r = request["resource"]
+            problem = self.whole("resource", res, r) or \
+                self.attrs("resource.attrs", res, r.get("attrs", {}))
             if problem:
                 return problem
         return "invalid request"
+
+    def whole(self, part: str, schema: EntitySchema, entity: dict) -> str | None:
+        """A type stored as a whole is named by type and id alone; parents only where the
+        type declares parent types (1.2)."""
+        if schema.whole:
+            for key in ("attrs", "parents"):
+                if entity.get(key):
+                    return (f"{part}.{key}: {schema.kind} {schema.name} is stored as a whole "
+                            "(`stored` in its declaration): a request names it by type and id "
+                            f"alone, and its {key} come from the policy set's entity data")
+        if "parents" not in entity or schema.whole:
+            return None
+        try:
+            parents_of(entity["parents"], schema.parents)
+        except ParentsInvalid as exc:
+            hint = "" if schema.parents else f" ({schema.name} declares no parent types)"
+            return f"{part}.{exc}{hint}"
+        for p in entity["parents"]:
+            if self._too_long(p["id"]) or self._too_long(p["type"]):
+                return f"{part}.parents: an id {self._too_long(p['id']) or 'is too long'}"
+        return None
 
     def _envelope(self, request: Any) -> str | None:
         if not isinstance(request, dict):
@@ -196,8 +222,9 @@ class Explainer:
         if type(entity) is not dict:
             return f"{part} must be an object with type, id and attrs, found {kind(entity)}"
         for key in entity:
-            if key not in ENTITY_KEYS:
-                return f"{part}.{key} is not part of an entity (type, id, attrs); " \
+            if key not in ENTITY_KEYS or key == "parents" and not self.schema.hierarchy:
+                keys = "type, id, attrs, parents" if self.schema.hierarchy else "type, id, attrs"
+                return f"{part}.{key} is not part of an entity ({keys}); " \
                     f"attributes belong under {part}.attrs"
         for key in ("type", "id"):
             if type(entity.get(key)) is not str:

@@ -93,6 +93,7 @@ class CheckedRule:
     line: int
     column: int
     limit: Limit | None = None
+    output: tuple[tuple[str, IR], ...] = ()  # `output { KEY: E }`: (key, value) pairs
 
     def info(self) -> RuleInfo:
         return RuleInfo(self.name, self.effect, self.resource, self.actions, self.fields,
@@ -113,7 +114,13 @@ class CheckedSet:
     records: dict[str, EntitySchema] = field(default_factory=dict)
     role_attrs: tuple[str, ...] = ()  # principal attributes besides `roles` holding role names
     routes: tuple = ()  # CheckedRoute, in source order
+    entities: dict[str, EntitySchema] = field(default_factory=dict)  # `entity` types (1.2)
+
+    def typed(self, name: str) -> EntitySchema | None:
+        """The principal, resource or entity type of that name (references, parents)."""
+        return self.entities.get(name) or self.principals.get(name) or \
+            self.resources.get(name)
 
     def schema(self) -> Schema:
         return Schema(self.principals, self.resources, self.context, frozenset(self.roles),
-                      self.records)
+                      self.records, self.entities)

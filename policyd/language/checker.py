@@ -11,10 +11,12 @@ from dataclasses import replace
 
 from . import nodes as n
 from .checked import HORIZON_US, US, CheckedRule, CheckedSet, Const, Limit, rate
+from .conditions import Conditions
 from .declarations import DeclarationChecks
 from .diagnostics import Diagnostic, PolicyError, did_you_mean
-from .exprs import IMPLICIT, ExprChecker, Scope
+from .exprs import IMPLICIT, ExprChecker, Facts, Scope
 from .lints import lint
+from .outputs import check_output
 from .routes import check_routes
 from .schema import ERROR, IP, NUMBER, STRING, TIME, EntitySchema, RoleGraph
 
@@ -34,6 +36,7 @@ class Checker(DeclarationChecks):
         self.context: EntitySchema | None = None
         self.roles = RoleGraph({})
         self.records: dict[str, EntitySchema] = {}
+        self.entities: dict[str, EntitySchema] = {}
         self.role_attrs: set[str] = set()  # principal attributes `is` tests read
         self.constants: dict[str, Const] = {}
 
@@ -47,6 +50,7 @@ class Checker(DeclarationChecks):
         return [d for f in self.files for d in f.decls if isinstance(d, kind)]
 
     def run(self) -> CheckedSet:
+        self.collect_type_names()
         self.check_records()
         self.check_entities()
         self.check_roles()
@@ -56,8 +60,9 @@ class Checker(DeclarationChecks):
         checked = CheckedSet(self.principals, self.resources, self.context, self.roles, rules,
                              self.sources, self.version, constants=self.constants,
                              records=self.records, role_attrs=tuple(sorted(self.role_attrs)),
-                             routes=routes)
+                             routes=routes, entities=self.entities)
         self.diags.extend(lint(checked, self.decls(n.PolicyDecl)))
+        self.diags = list(dict.fromkeys(self.diags))  # a shared condition, checked per policy
         if any(d.is_error for d in self.diags):
             raise PolicyError(self.diags, self.sources)
         warnings = tuple(sorted(self.diags, key=Diagnostic.sort_key))
@@ -127,7 +132,22 @@ class Checker(DeclarationChecks):
 
     # ---- policies --------------------------------------------------------------------
 
+    def named(self, decls, taken: dict) -> dict[str, n.ConditionDecl]:
+        """Conditions by name: one name once, never a constant's (E341)."""
+        out: dict[str, n.ConditionDecl] = {}
+        for d in decls:
+            name = d.name.value
+            first = out.get(name) or taken.get(name)
+            if first is not None or name in self.constants:
+                where = f" (first at {first.span})" if first is not None else \
+                    " (a constant has that name)"
+                self.error(d.name.span, "E341", f"condition `{name}` is declared twice{where}")
+                continue
+            out[name] = d
+        return out
+
     def check_policies(self) -> dict[str, tuple[CheckedRule, ...]]:
+        self.shared_conditions = self.named(self.decls(n.ConditionDecl), {})
         rules: dict[str, list[CheckedRule]] = {r: [] for r in self.resources}
         seen: dict[str, n.Span] = {}
         for p in self.decls(n.PolicyDecl):
@@ -153,7 +173,12 @@ class Checker(DeclarationChecks):
 
     def policy(self, p: n.PolicyDecl, res: EntitySchema) -> list[CheckedRule]:
         scope = Scope(self.principals, res, self.context, self.roles, self.constants, self.report,
-                      records=self.records, role_attrs=self.role_attrs)
+                      records=self.records, role_attrs=self.role_attrs, entities=self.entities,
+                      resources_all=self.resources)
+        own = self.named(p.conditions, self.shared_conditions)
+        scope.conditions = Conditions({**self.shared_conditions, **own},
+                                      lambda e: ExprChecker(scope).bool_expr(e, Facts()),
+                                      self.report)
         out, labels = [], {}
         for index, rule in enumerate(p.rules, 1):
             if rule.label is not None:
@@ -168,8 +193,12 @@ class Checker(DeclarationChecks):
             cond = checker.condition(rule.when, rule.unless)
             actions, fields = self.targets(rule, res)
             limit = self.limit(rule, checker) if rule.limit else None
+            output = check_output(self, rule, checker) if rule.output else ()
             out.append(CheckedRule(name, rule.effect, res.name, actions, fields, cond,
-                                   rule.span.file, rule.span.line, rule.span.column, limit))
+                                   rule.span.file, rule.span.line, rule.span.column, limit,
+                                   output))
+        for name in own:  # a policy's own conditions are checked where declared
+            scope.conditions(name, own[name].span)
         return out
 
     def targets(self, rule: n.Rule, res: EntitySchema) -> tuple[tuple, tuple]:

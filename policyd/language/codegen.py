@@ -2,8 +2,9 @@
 
 Generated code is plain functions over dicts. Every policy value is written with
 `repr()`; every Python identifier is generated here (policy names appear only
-inside string literals and sanitised comments); the only global it may use is
-`_rt`, the runtime module, and its builtins are runtime.BUILTINS.
+inside string literals and sanitised comments); the only globals it may use are
+`_rt`, the runtime module, and `_g`, the set's entity data (relcode.py); its
+builtins are runtime.BUILTINS.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .checked import ActionName, CheckedRule, CheckedSet, Const, Op, Read
 from .codewriter import CodeWriter, safe_comment
 from .fastpath import FastPathCode
 from .kleene import KleeneCode, fallible
+from .relcode import RELATION_OPS, RelationCode
 from .ruleindex import INDEX_MIN, plan_index
 from .schema import STRING, EntitySchema
 from .validators import ValidatorCode
@@ -46,7 +48,7 @@ class Generated:
     fast: str = ""  # the fast path's binder (fastpath.py), "" when no type qualifies
 
 
-class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode):
+class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode, RelationCode):
     def __init__(self, cs: CheckedSet, name: str, max_string_bytes: int):
         self.cs, self.name = cs, name
         self.max_bytes = max_string_bytes
@@ -91,6 +93,8 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode):
         a = [self.expr(x, action) for x in ir.args]
         a = [self.shared.get(x, x) for x in a] if ir.op == "not" else a
         op = ir.op
+        if op in RELATION_OPS:
+            return self.relation(ir, a)
         if op in ("and", "or"):
             return f"({a[0]} {op} {a[1]})"
         if op == "not":
@@ -133,10 +137,12 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode):
         if op == "has_attr":
             return f"({ir.data!r} in {a[0]})"
         if op == "owns":
-            attr, is_set_owner = ir.data
-            # an empty id owns nothing (requests refuse empty ids; this holds regardless)
-            return f"(pid != '' and pid in R[{attr!r}])" if is_set_owner else \
-                f"(pid != '' and R[{attr!r}] == pid)"
+            attr, is_set_owner, typed = ir.data
+            # an empty id owns nothing (requests refuse empty ids; this holds regardless);
+            # a typed owner (`owner: User`) is owned by principals of that type only
+            kind = f"pt == {typed!r} and " if typed is not None else ""
+            return f"({kind}pid != '' and pid in R[{attr!r}])" if is_set_owner else \
+                f"({kind}pid != '' and R[{attr!r}] == pid)"
         raise ValueError(f"no code for operator {op!r}")  # the checker produces no such IR
 
     @staticmethod
@@ -373,6 +379,8 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode):
         if self.cs.context is not None:
             validators["context"] = "v_c"
             self.validator("v_c", self.cs.context)
+        for i, ent in enumerate(self.cs.entities.values()):
+            self.data_validator(validators, f"vd_e{i}", ent)
         for t, res in enumerate(self.cs.resources.values()):
             self.resource = res
             validators[f"resource:{res.name}"] = f"v_r{t}"

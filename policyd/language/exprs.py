@@ -15,6 +15,7 @@ from .checked import IR, ActionName, Const, Op, Read
 from .declarations import IMPLICIT
 from .diagnostics import Diagnostic, did_you_mean
 from .operators import OperatorChecks
+from .relations import RelationChecks
 from .schema import (
     BOOL,
     EMPTY_SET,
@@ -47,6 +48,9 @@ class Scope:
     warned: set = field(default_factory=set)
     records: dict[str, EntitySchema] = field(default_factory=dict)
     role_attrs: set = field(default_factory=set)  # principal attributes that hold role names
+    entities: dict[str, EntitySchema] = field(default_factory=dict)  # entity types (1.2)
+    resources_all: dict[str, EntitySchema] = field(default_factory=dict)  # references to them
+    conditions: Callable | None = None  # name -> its checked IR, or None (checker.py)
 
 
 def literal_value(value) -> Const:
@@ -57,7 +61,7 @@ def literal_value(value) -> Const:
     return Const(value, STRING)
 
 
-class ExprChecker(OperatorChecks):
+class ExprChecker(OperatorChecks, RelationChecks):
     def __init__(self, scope: Scope):
         self.s = scope
 
@@ -68,7 +72,15 @@ class ExprChecker(OperatorChecks):
     # ---- entry points ----------------------------------------------------------
 
     def condition(self, when: n.Expr | None, unless: n.Expr | None) -> IR | None:
-        """`when W unless U` is `W and not U`; U is checked knowing W held."""
+        """`when W unless U` is `W and not U`; U is checked knowing W held. Where U narrows
+        the principal's type (`unless principal.type != "Staff"`), W is checked knowing
+        that, and `not U` is evaluated first."""
+        narrowing = Facts(f for f in self.neg(unless) if f[0] == "type") \
+            if when is not None and unless is not None else Facts()
+        if narrowing:
+            u = self.bool_expr(unless, Facts())
+            w = self.bool_expr(when, narrowing)
+            return Op("and", (Op("not", (u,), BOOL), w), BOOL)
         parts, facts = [], Facts()
         if when is not None:
             w = self.bool_expr(when, facts)
@@ -87,10 +99,10 @@ class ExprChecker(OperatorChecks):
         return ir
 
     def pos(self, e: n.Expr) -> Facts:
-        return guards.pos(e)
+        return guards.pos(e, self.s.conditions)
 
     def neg(self, e: n.Expr) -> Facts:
-        return guards.neg(e)
+        return guards.neg(e, self.s.conditions)
 
     # ---- expressions -----------------------------------------------------------
 
@@ -125,6 +137,9 @@ class ExprChecker(OperatorChecks):
             return self.error(e.span, "E304", "a constant's value must be a literal")
         if e.name == "action":
             return ActionName()
+        if e.name == "resource" and self.s.resource is not None or \
+                e.name == "principal" and self.s.principals:
+            return self.entity_root(e, facts)
         return self.error(e.span, "E305", f"`{e.name}` is not a value by itself",
                           f"read one of its attributes, like `{e.name}.id`")
 
@@ -132,6 +147,9 @@ class ExprChecker(OperatorChecks):
         name = e.name.value
         if name in self.s.constants:
             return self.s.constants[name]
+        found = self.s.conditions(name, e.span) if self.s.conditions else None
+        if found is not None:  # a named condition: exactly its expression (checker.py)
+            return found
         hint = did_you_mean(name, self.s.constants) or self._owner_hint(name)
         return self.error(e.span, "E306", f"unknown name `{name}`", hint)
 
@@ -162,7 +180,7 @@ class ExprChecker(OperatorChecks):
                               "context and records have attributes",
                               self._owner_hint(e.name.value))
         entity, attr = e.obj.name, e.name.value
-        found = self.lookup(entity, attr, e.name.span)
+        found = self.lookup(entity, attr, e.name.span, facts)
         if found is None:
             return Const(None, ERROR)
         typ, optional = found
@@ -176,6 +194,8 @@ class ExprChecker(OperatorChecks):
         obj = self.expr(e.obj, facts)
         if obj.type == ERROR:
             return obj
+        if self.is_entity(obj.type):
+            return self.deref(e, obj, facts)
         attr = e.name.value
         record = self.s.records.get(obj.type)
         if record is None:
@@ -216,12 +236,18 @@ class ExprChecker(OperatorChecks):
                               f"{guards.canon(e.obj)} and ...`")
         return Op("index", (mapping, key), value)
 
-    def lookup(self, entity: str, attr: str, span: n.Span) -> tuple[str, bool] | None:
-        """(type, optional) of an attribute read through principal/resource/context."""
+    def lookup(self, entity: str, attr: str, span: n.Span,
+               facts=frozenset()) -> tuple[str, bool] | None:
+        """(type, optional) of an attribute read through principal/resource/context; a
+        principal attribute of the types `principal.type == "T"` narrowed it to."""
         if attr in IMPLICIT and entity != "context":
             return IMPLICIT[attr], False
         if entity == "principal":
-            specs = [(p.name, p.by_name.get(attr)) for p in self.s.principals.values()]
+            narrowed = self.narrowed_principals(facts)
+            specs = [(p.name, p.by_name.get(attr)) for p in self.s.principals.values()
+                     if p.name in narrowed]
+            if not any(a for _, a in specs):  # narrowing only ever relaxes a read
+                specs = [(p.name, p.by_name.get(attr)) for p in self.s.principals.values()]
             declared = [(name, a) for name, a in specs if a is not None]
             if not declared:
                 self._unknown_attr(entity, attr, span,
@@ -256,6 +282,8 @@ class ExprChecker(OperatorChecks):
             record = self.s.records.get(obj.type)
             if obj.type == ERROR:
                 return obj
+            if self.is_entity(obj.type):
+                return self.deref_has(e, obj)
             if record is None:
                 return self.error(e.span, "E327", "`has` tests principal, resource, context or "
                                   f"a record, found {obj.type}")
@@ -268,7 +296,7 @@ class ExprChecker(OperatorChecks):
         if e.obj.name == "action":
             return self.error(e.span, "E327", "`has` tests principal, resource or context")
         entity, attr = e.obj.name, e.name.value
-        if self.lookup(entity, attr, e.name.span) is None:
+        if self.lookup(entity, attr, e.name.span, facts) is None:
             return Const(None, ERROR)
         if attr in IMPLICIT and entity != "context":
             return Const(True, BOOL)
@@ -311,4 +339,6 @@ class ExprChecker(OperatorChecks):
             return self.error(e.span, "E331", f"`{name}` has no owner",
                               f"declare one: `resource {name} owned by ATTR {{ ... }}`")
         owner_type = res.by_name[res.owner].type
-        return Op("owns", (), BOOL, (res.owner, is_set(owner_type)))
+        typed = owner_type[4:-1] if is_set(owner_type) else owner_type
+        return Op("owns", (), BOOL, (res.owner, is_set(owner_type),
+                                     None if typed == STRING else typed))

@@ -64,6 +64,19 @@ class PrincipalDecl:
     name: Name
     attrs: tuple[AttrDecl, ...]
     span: Span
+    parents: tuple[Name, ...] = ()  # `in T, ...`: the types its parents may have (1.2)
+    stored: bool = False  # `stored` in the header: the whole entity comes from data (1.2)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityDecl:
+    """`entity NAME [in T, ...] [{ ATTRS }]`: a group, team, folder (1.2); its attributes
+    and parents always come from entity data."""
+
+    name: Name
+    parents: tuple[Name, ...]
+    attrs: tuple[AttrDecl, ...]
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,8 @@ class ResourceDecl:
     attrs: tuple[AttrDecl, ...]
     actions: tuple[Name, ...]
     span: Span
+    parents: tuple[Name, ...] = ()
+    stored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +108,21 @@ class ConstDecl:
     name: Name
     value: Expr
     span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionDecl:
+    """`condition NAME = E`: a named boolean expression, used by name (1.2)."""
+
+    name: Name
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class OutputField:
+    key: Name
+    value: Expr
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +145,7 @@ class Rule:
     unless: Expr | None
     limit: LimitSpec | None
     span: Span
+    output: tuple[OutputField, ...] = ()  # `output { KEY: E, ... }` (1.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +154,7 @@ class PolicyDecl:
     resource: Name
     rules: tuple[Rule, ...]
     span: Span
+    conditions: tuple[ConditionDecl, ...] = ()  # the policy's own named conditions
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +175,8 @@ class RoutesDecl:
     span: Span
 
 
-Decl = (PrincipalDecl | ContextDecl | RoleDecl | ResourceDecl | RecordDecl | ConstDecl
-        | PolicyDecl | RoutesDecl)
+Decl = (PrincipalDecl | ContextDecl | RoleDecl | ResourceDecl | RecordDecl | EntityDecl
+        | ConstDecl | ConditionDecl | PolicyDecl | RoutesDecl)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import values
 from . import guards
 from . import nodes as n
-from .checked import IR, ActionName, Const, Op
+from .checked import IR, ActionName, Const, Op, Read
 from .diagnostics import did_you_mean
 from .guards import Facts
 from .schema import (
@@ -32,8 +32,8 @@ class OperatorChecks:
         name = e.func.value
         arity = {"ip": 1, "time": 1, "hour": 1, "weekday": 1, "len": 1, "lower": 1}
         if name not in arity:
-            return self.error(e.func.span, "E312", f"unknown function `{name}`",
-                              did_you_mean(name, arity))
+            found = None if self.s.const_only else self.entity_literal(e)
+            return found if found is not None else self.unknown_call(e)
         if len(e.args) != arity[name]:
             return self.error(e.span, "E313", f"`{name}` takes {arity[name]} argument, "
                               f"found {len(e.args)}")
@@ -105,11 +105,19 @@ class OperatorChecks:
 
     def _compare(self, e: n.Binary, left: IR, right: IR) -> IR:
         op = _COMPARE[e.op]
+        if op in ("eq", "ne") and self.is_entity(left.type) and self.is_entity(right.type):
+            return self.entity_compare(e, op, left, right)
+        if op in ("eq", "ne") and (self.is_entity(left.type) or self.is_entity(right.type)):
+            entity = e.left if self.is_entity(left.type) else e.right
+            return self.error(e.span, "E320", f"cannot compare {left.type} with {right.type}",
+                              f"compare ids (`{guards.canon(entity)}.id`), or two entities")
         if op in ("eq", "ne"):
             if not compatible(left.type, right.type):
                 return self.error(e.span, "E320", f"cannot compare {left.type} with {right.type}",
                                   self._role_hint(e, left, right))
             self._check_action_literal(left, right, e.span)
+            self._check_type_literal(left, right, e.span)
+            self._check_type_literal(right, left, e.span)
             if is_set(left.type):
                 op = "set_" + op
             return Op(op, (left, right), BOOL)
@@ -142,6 +150,19 @@ class OperatorChecks:
                 self.error(span, "E322", f"`{self.s.resource.name}` declares no action "
                            f"{value!r}", did_you_mean(str(value), self.s.resource.actions))
 
+    def _check_type_literal(self, left: IR, right: IR, span: n.Span) -> None:
+        """`principal.type == "Clincian"` can never hold: name the declared types (1.2)."""
+        if not (isinstance(left, Read) and left.path == ("type",) and
+                left.entity in ("principal", "resource") and isinstance(right, Const)):
+            return
+        declared = list(self.s.principals) if left.entity == "principal" else \
+            list(self.s.resources_all or ())
+        values = right.value if is_set(right.type) else [right.value]
+        for value in values:
+            if isinstance(value, str) and value not in declared:
+                self.error(span, "E340", f"no {left.entity} type is named {value!r}",
+                           did_you_mean(value, declared) or "declared: " + ", ".join(declared))
+
     def _like(self, e: n.Binary, left: IR, right: IR) -> IR:
         if left.type != STRING:
             return self.error(e.left.span, "E323", f"`like` takes a string, found {left.type}")
@@ -151,8 +172,14 @@ class OperatorChecks:
         return Op("like", (left,), BOOL, tuple(right.value.split("*")))
 
     def _set_test(self, e: n.Binary, left: IR, right: IR) -> IR:
+        if e.op == "in" and (self.is_entity(left.type) or self.is_entity(right.type) or
+                             is_set(right.type) and self.is_entity(right.type[4:-1])):
+            return self.entity_in(e, left, right)
         if e.op == "contains":
             left, right = right, left  # S contains x  is  x in S
+            if is_set(right.type) and self.is_entity(right.type[4:-1]) and \
+                    self.is_entity(left.type):
+                return self.entity_member(e, left, right)
         if e.op == "in" and is_map(right.type):
             if left.type != STRING:
                 return self.error(e.left.span, "E333", f"a map key is a string, found "
@@ -166,6 +193,7 @@ class OperatorChecks:
             if is_set(right.type) and compatible(set_of(left.type), right.type) \
                     and not is_set(left.type):
                 self._check_action_literal(left, right, e.span)
+                self._check_type_literal(left, right, e.span)
                 return Op("in", (left, right), BOOL)
             shown = f"{right.type} contains {left.type}" if e.op == "contains" else \
                 f"{left.type} in {right.type}"

@@ -23,8 +23,21 @@ class ToAst(SpanTransformer):
     def start(self, *decls):
         return tuple(decls)
 
-    def principal_decl(self, _kw, name, *attrs):
-        return n.PrincipalDecl(self.name_of(name), nodes(attrs), self.span_of(name))
+    def principal_decl(self, _kw, name, parents, stored, *attrs):
+        return n.PrincipalDecl(self.name_of(name), nodes(attrs), self.span_of(name),
+                               parents or (), stored is not None)
+
+    def entity_decl(self, _kw, name, parents, _stored, body):
+        return n.EntityDecl(self.name_of(name), parents or (), body or (), self.span_of(name))
+
+    def entity_body(self, *attrs):
+        return nodes(attrs)
+
+    def parents(self, _kw, names):
+        return names
+
+    def condition_decl(self, _kw, name, value):
+        return n.ConditionDecl(self.name_of(name), value, self.span_of(name))
 
     def context_decl(self, kw, *attrs):
         return n.ContextDecl(nodes(attrs), self.span_of(kw))
@@ -63,17 +76,21 @@ class ToAst(SpanTransformer):
     def actions_decl(self, names):
         return ("actions", names)
 
-    def resource_decl(self, _kw, name, owner, *members):
+    def resource_decl(self, _kw, name, parents, owner, stored, *members):
         attrs = tuple(m for m in members if isinstance(m, n.AttrDecl))
         actions = tuple(a for m in members if isinstance(m, tuple) for a in m[1])
-        return n.ResourceDecl(self.name_of(name), owner, attrs, actions, self.span_of(name))
+        return n.ResourceDecl(self.name_of(name), owner, attrs, actions, self.span_of(name),
+                              parents or (), stored is not None)
 
     def const_decl(self, name, value):
         return n.ConstDecl(self.name_of(name), value, self.span_of(name))
 
-    def policy_decl(self, name, resource, *rules):
-        return n.PolicyDecl(self.name_of(name), self.name_of(resource), nodes(rules),
-                            self.span_of(name))
+    def policy_decl(self, name, resource, *members):
+        members = nodes(members)
+        return n.PolicyDecl(self.name_of(name), self.name_of(resource),
+                            tuple(m for m in members if isinstance(m, n.Rule)),
+                            self.span_of(name),
+                            tuple(m for m in members if isinstance(m, n.ConditionDecl)))
 
     # rules
     def label(self, name):
@@ -99,8 +116,14 @@ class ToAst(SpanTransformer):
     def condition(self, when, unless):
         return (when, unless)
 
-    def effect_rule(self, effect, targets, condition):
-        return (effect.value, targets, condition, None, effect)
+    def effect_rule(self, effect, targets, condition, output):
+        return (effect.value, targets, condition, None, effect, output or ())
+
+    def output(self, _kw, *fields):
+        return nodes(fields)
+
+    def output_field(self, key, value):
+        return n.OutputField(self.name_of(key), value)
 
     def burst(self, number):
         return self.number_of(number)
@@ -110,12 +133,12 @@ class ToAst(SpanTransformer):
 
     def limit_rule(self, limit, targets, count, duration, burst, keys, condition):
         spec = n.LimitSpec(self.number_of(count), self.seconds_of(duration), duration.value, burst, keys)
-        return ("limit", targets, condition, spec, limit)
+        return ("limit", targets, condition, spec, limit, ())
 
     def rule(self, label, body):
-        effect, targets, (when, unless), spec, keyword = body
+        effect, targets, (when, unless), spec, keyword, output = body
         span = label.span if label is not None else self.span_of(keyword)
-        return n.Rule(label, effect, targets, when, unless, spec, span)
+        return n.Rule(label, effect, targets, when, unless, spec, span, output)
 
     # expressions
     def string(self, tok):

@@ -23,7 +23,8 @@ OR, AND, NOT, TEST, SUM, PROD, UNARY, POSTFIX = range(1, 9)
 _COMPARES = ("==", "!=", "<=", ">=", "<", ">", "in", "contains", "contains_any",
              "contains_all", "like")
 # words the grammar lets stand as names where attributes, fields and keys are named
-NAME_WORDS = {"write", "show", "limit", "record", "stored", "routes"}
+NAME_WORDS = {"write", "show", "limit", "record", "stored", "routes", "entity", "condition",
+              "output"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -189,7 +190,26 @@ def rule_lines(r: n.Rule, indent: int) -> list[str]:
         if e is not None:
             head_pad = len(INDENT * indent) if len(lines) == 1 else 0
             lines[-1:] = clause(word, e, indent, lines[-1], head_pad)
+    if r.output:
+        lines += output_lines(r.output, indent + 1)
     return lines
+
+
+def output_lines(fields, indent: int) -> list[str]:
+    """`output { k: v, ... }` on a line of its own below the rule, one field a line when
+    it is too long."""
+    pad = INDENT * indent
+    items = [f"{key_text(f.key.value)}: {expr(f.value)}" for f in fields]
+    one = f"{pad}output {{ {', '.join(items)} }}"
+    if len(one) <= WIDTH:
+        return [one]
+    return [f"{pad}output {{", *(f"{pad}{INDENT}{i}," for i in items), f"{pad}}}"]
+
+
+def condition_lines(d: n.ConditionDecl, indent: int) -> list[str]:
+    """`condition NAME = E`, broken before each top-level and/or when too long."""
+    pad = INDENT * indent
+    return broken(f"condition {d.name.value} = ", d.value, 0, pad + INDENT * 2, len(pad))
 
 
 def _block(entries: list, head: str, span, members: list[Entry], closes) -> None:
@@ -214,18 +234,27 @@ def decl_entries(d, closes: dict[int, int]) -> list[Entry]:
         return [Entry(a.span.line, 1, [_attr_decl(a)]) for a in items]
 
     if isinstance(d, n.PrincipalDecl):
-        _block(out, f"principal {d.name.value}", d.name.span, attrs(d.attrs), closes)
+        _block(out, f"principal {d.name.value}{_header(d.parents, None, d.stored)}",
+               d.name.span, attrs(d.attrs), closes)
+    elif isinstance(d, n.EntityDecl):
+        head = f"entity {d.name.value}{_header(d.parents, None, False)}"
+        if d.attrs:
+            _block(out, head, d.name.span, attrs(d.attrs), closes)
+        else:
+            out.append(Entry(d.name.span.line, 0, [head]))
+    elif isinstance(d, n.ConditionDecl):
+        out.append(Entry(d.span.line, 0, condition_lines(d, 0)))
     elif isinstance(d, n.ContextDecl):
         _block(out, "context", d.span, attrs(d.attrs), closes)
     elif isinstance(d, n.RecordDecl):
         _block(out, f"record {d.name.value}", d.name.span, attrs(d.attrs), closes)
     elif isinstance(d, n.ResourceDecl):
-        owner = f" owned by {d.owner.value}" if d.owner is not None else ""
         members = attrs(d.attrs)
         if d.actions:
             members.append(Entry(d.actions[0].span.line, 1, [f"actions {_names(d.actions)}"]))
             members.sort(key=lambda e: e.line)
-        _block(out, f"resource {d.name.value}{owner}", d.name.span, members, closes)
+        _block(out, f"resource {d.name.value}{_header(d.parents, d.owner, d.stored)}",
+               d.name.span, members, closes)
     elif isinstance(d, n.RoleDecl):
         parents = f" extends {_names(d.parents)}" if d.parents else ""
         out.append(Entry(d.span.line, 0, [f"role {d.name.value}{parents}"]))
@@ -233,11 +262,20 @@ def decl_entries(d, closes: dict[int, int]) -> list[Entry]:
         out.append(Entry(d.span.line, 0, [f"const {d.name.value} = {expr(d.value)}"]))
     elif isinstance(d, n.PolicyDecl):
         rules = [Entry(r.span.line, 1, rule_lines(r, 1)) for r in d.rules]
+        rules += [Entry(c.span.line, 1, condition_lines(c, 1)) for c in d.conditions]
+        rules.sort(key=lambda e: e.line)
         _block(out, f"policy {d.name.value} for {d.resource.value}", d.name.span, rules,
                closes)
     elif isinstance(d, n.RoutesDecl):
         _block(out, f"routes for {d.resource.value}", d.span, _routes(d), closes)
     return out
+
+
+def _header(parents, owner, stored: bool) -> str:
+    """What follows a type's name: `in T, ...`, `owned by A`, `stored`."""
+    text = f" in {_names(parents)}" if parents else ""
+    text += f" owned by {owner.value}" if owner is not None else ""
+    return text + (" stored" if stored else "")
 
 
 def _brace_lines(closes: dict[tuple[int, int], int]) -> dict[int, int]:

@@ -3,8 +3,11 @@ context, rule metadata. The checker produces them; the compiled set carries them
 its runtime view (validation, audit masks, metrics, the CLI), so nothing after code
 generation needs the checker's typed IR.
 
-Types are plain strings (`string`, `set<number>`, `map<string, set<string>>`, or a
-record's name such as `Project`) so messages can name them.
+Types are plain strings (`string`, `set<number>`, `map<string, set<string>>`, a
+record's name such as `Project`, an entity type's name such as `Group` for a reference,
+or `User | Staff` for `principal` where several principal types are declared) so
+messages can name them. Record and entity type names never collide (the checker
+refuses a name declared twice).
 """
 
 from __future__ import annotations
@@ -43,6 +46,23 @@ def map_value(t: str) -> str:
     return t[len("map<string, "):-1]
 
 
+def union_of(names) -> str:
+    """The type of an entity that may be any of `names` (`principal` with several types)."""
+    return " | ".join(sorted(names))
+
+
+def members(t: str) -> tuple[str, ...]:
+    """The entity types an entity type string names (one, or each of a union)."""
+    return tuple(t.split(" | "))
+
+
+def runtime_type(t: str, typed) -> str:
+    """`t` as run time holds it: references (`typed(name)` finds the type) are ids."""
+    if is_set(t) and typed(element(t)) is not None:
+        return "set<string>"
+    return STRING if typed(t) is not None else t
+
+
 def compatible(a: str, b: str) -> bool:
     """Like with like; the empty set literal fits every set type."""
     if ERROR in (a, b) or a == b:
@@ -64,15 +84,17 @@ class AttrSpec:
 
 @dataclass(frozen=True)
 class EntitySchema:
-    """A principal type, a resource type, a record or the context: its attributes."""
+    """A principal, resource or entity type, a record or the context: its attributes."""
 
-    kind: str  # principal | resource | context | record
+    kind: str  # principal | resource | entity | context | record
     name: str
     attrs: tuple[AttrSpec, ...]
     actions: tuple[str, ...] = ()
     owner: str | None = None
     file: str = ""
     line: int = 0
+    parents: tuple[str, ...] = ()  # `in T, ...`: the types a parent may have (1.2)
+    whole: bool = False  # stored as a whole: attributes and parents only from entity data
 
     @property
     def column(self) -> int:  # diagnostics about a whole declaration point at its line
@@ -162,6 +184,26 @@ class Schema:
     context: EntitySchema | None
     roles: frozenset[str]
     records: dict[str, EntitySchema] = field(default_factory=dict)
+    entities: dict[str, EntitySchema] = field(default_factory=dict)  # `entity` types (1.2)
 
     def entity(self, kind: str, name: str) -> EntitySchema | None:
-        return (self.principals if kind == "principal" else self.resources).get(name)
+        table = self.principals if kind == "principal" else \
+            self.entities if kind == "entity" else self.resources
+        return table.get(name)
+
+    def typed(self, name: str) -> EntitySchema | None:
+        """The principal, resource or entity type of that name (a reference's type, a
+        parent's type: such a name is declared once)."""
+        return self.entities.get(name) or self.principals.get(name) or \
+            self.resources.get(name)
+
+    def runtime(self, t: str) -> str:
+        """A reference is its id at run time: `User` is a string, `set<User>` a
+        set<string>; every other type is itself."""
+        return runtime_type(t, self.typed)
+
+    @property
+    def hierarchy(self) -> bool:
+        """Whether any type declares parents: requests and data may then carry them."""
+        return any(s.parents for s in (*self.principals.values(), *self.resources.values(),
+                                       *self.entities.values()))

@@ -4,9 +4,22 @@ own. A mixin of the code generator (codegen.py), writing into its CodeWriter."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..values import MAX_INT
 from .codewriter import CodeWriter, safe_comment
-from .schema import BOOL, IP, NUMBER, STRING, TIME, EntitySchema, is_map, is_set, map_value
+from .schema import (
+    BOOL,
+    IP,
+    NUMBER,
+    STRING,
+    TIME,
+    EntitySchema,
+    is_map,
+    is_set,
+    map_value,
+    runtime_type,
+)
 
 
 class ValidatorCode:
@@ -31,6 +44,8 @@ class ValidatorCode:
         set attributes named in `roles` must hold declared role names only (else the
         statement `undecided`)."""
         attrs = schema.sent if attrs is None else attrs
+        attrs = [a if runtime_type(a.type, self.cs.typed) == a.type else
+                 replace(a, type=runtime_type(a.type, self.cs.typed)) for a in attrs]
         supplies_time = schema.kind == "context" and any(
             a.name == "time" and a.type == TIME for a in attrs)
         converts = self.pooling or supplies_time or any(self._converts(a.type) for a in attrs)
@@ -83,7 +98,7 @@ class ValidatorCode:
         that an entry lacks denies at decision time (`missing_data:...`). Data validators
         take a pool, `S(value, value)`, instead of a clock: a million entities' sets
         become shared tuples and their map keys interned in the same pass."""
-        if schema.stored:
+        if schema.stored or schema.whole:
             validators[f"data:{schema.kind}:{schema.name}"] = fn
             self.pooling = True
             try:

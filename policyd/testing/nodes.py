@@ -19,14 +19,25 @@ class AttrValue:
 
 
 @dataclass(frozen=True, slots=True)
-class EntityLit:
-    """`principal User "alice" { ... }`, `resource Order "o1" { ... }` or `context { ... }`."""
+class ParentRef:
+    """`Team("eng")` after `in` in a fixture: a parent by type and id."""
 
-    kind: str  # principal | resource | context
+    type: Name
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class EntityLit:
+    """`principal User "alice" [in Team("eng"), ...] { ... }`, `resource Order "o1" { ... }`,
+    `entity Team "eng" in Organization("acme") { ... }` or `context { ... }`."""
+
+    kind: str  # principal | resource | entity | context
     type: Name | None  # None for context
     id: str | None
     attrs: tuple[AttrValue, ...]
     span: Span
+    parents: tuple[ParentRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,7 @@ class ExpectDecision:
     reasons: tuple[Reason, ...]
     repeat: int
     span: Span
+    outputs: tuple[AttrValue, ...] = ()  # `output KEY: value, ...`: what a deciding rule gave
 
 
 @dataclass(frozen=True, slots=True)

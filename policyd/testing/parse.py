@@ -59,9 +59,22 @@ class _TestAst(ToAst):
     def attr_values(self, *values):
         return nodes(values)
 
-    def entity_lit(self, kind, type_name, ident, attrs):
+    def entity_lit(self, kind, type_name, ident, _in, parents, attrs):
         return t.EntityLit(kind.value, self.name_of(type_name), json.loads(ident.value), attrs,
-                           self.span_of(kind))
+                           self.span_of(kind), parents or ())
+
+    def fixture_parents(self, *parents):
+        return tuple(parents)
+
+    def fixture_parent(self, type_name, ident):
+        return t.ParentRef(self.name_of(type_name), json.loads(ident.value),
+                           self.span_of(type_name))
+
+    def output_pair(self, name, value):
+        return self.attr_value(name, value)
+
+    def expect_output(self, _kw, *pairs):
+        return tuple(pairs)
 
     def context_lit(self, kind, attrs):
         return t.EntityLit("context", None, None, attrs, self.span_of(kind))
@@ -94,11 +107,11 @@ class _TestAst(ToAst):
         """(reasons, repeat token), whichever order they were written in."""
         return (second, first) if isinstance(first, Token) else (first, second)
 
-    def expect_decision(self, kw, effect, actions, writing, tail):
+    def expect_decision(self, kw, effect, actions, writing, tail, outputs):
         reasons, repeat = tail if tail is not None else (None, None)
         return t.ExpectDecision(effect.value == "allow", actions, writing or (), reasons or (),
                                 _repeat(repeat, None if repeat is None else self.span_of(repeat)),
-                                self.span_of(kw))
+                                self.span_of(kw), outputs or ())
 
     def expect_visible(self, kw, _visible, action, fields):
         return t.ExpectVisible(self.name_of(action), fields, self.span_of(kw))
