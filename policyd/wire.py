@@ -13,7 +13,7 @@ from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError
 
 from ._proto.policyd.v1 import policyd_pb2 as pb
-from .engine.models import Decision, FrozenList, RequestError, make_decision
+from .engine.models import NO_OUTPUTS, Decision, FrozenList, RequestError, make_decision
 from .engine.plan import Plan
 from .engine.residual import from_json
 
@@ -97,7 +97,10 @@ def attrs_dict(e: pb.Entity, where: str) -> dict:
 
 
 def entity_dict(e: pb.Entity, where: str = "entity") -> dict:
-    return {"type": e.type, "id": e.id, "attrs": attrs_dict(e, where)}
+    out = {"type": e.type, "id": e.id, "attrs": attrs_dict(e, where)}
+    if e.parents:  # 1.2: only where sent (a set without a hierarchy refuses the key)
+        out["parents"] = [{"type": p.type, "id": p.id} for p in e.parents]
+    return out
 
 
 def context_dict(msg) -> dict | None:
@@ -169,12 +172,14 @@ def serialized(message) -> bytes:
 def response(d: Decision, decision_id: str) -> pb.CheckResponse:
     return pb.CheckResponse(allowed=d.allowed, reasons=d.reasons, visible_fields=d.visible_fields,
                             retry_after=d.retry_after, policy_version=d.policy_version,
-                            decision_id=decision_id, warnings=d.warnings)
+                            decision_id=decision_id, warnings=d.warnings,
+                            outputs_json=_dumps(d.outputs) if d.outputs else "")
 
 
 def decision(r: pb.CheckResponse) -> Decision:
+    outputs = json.loads(r.outputs_json) if r.outputs_json else NO_OUTPUTS
     return make_decision(r.allowed, FrozenList(r.reasons), FrozenList(r.visible_fields),
-                         r.retry_after, r.policy_version, FrozenList(r.warnings))
+                         r.retry_after, r.policy_version, FrozenList(r.warnings), outputs)
 
 
 def _plain(value):
@@ -225,10 +230,13 @@ def json_bytes(values: dict) -> bytes:
 def entity(e: dict, compact: bool = True) -> pb.Entity:
     """An Entity message: attributes as attrs_json (compact) or as a Struct."""
     attrs = e.get("attrs")
+    parents = [pb.EntityRef(type=p.get("type", ""), id=p.get("id", ""))
+               for p in e.get("parents") or ()]
     if compact:
         return pb.Entity(type=e.get("type", ""), id=e.get("id", ""),
-                         attrs_json=json_bytes(attrs) if attrs else b"")
-    return pb.Entity(type=e.get("type", ""), id=e.get("id", ""), attrs=struct(attrs))
+                         attrs_json=json_bytes(attrs) if attrs else b"", parents=parents)
+    return pb.Entity(type=e.get("type", ""), id=e.get("id", ""), attrs=struct(attrs),
+                     parents=parents)
 
 
 def with_context(msg, context: dict | None, compact: bool = True) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .models import EMPTY, Decision, FrozenList, make_decision
+from .outputs import with_outputs
 from .policyset import ALLOW_BITS, PolicySet
 from .roles import role_names_in, unknown_roles
 from .state import Installed
@@ -18,7 +19,20 @@ _CACHE_MAX = 4096
 def decide(state: Installed, failed: Callable[[PolicySet, Exception], Decision], pid, P,
            rtype, rid, R, C, ptype, action, wf, explain) -> Decision:
     """The decision of a valid request; `failed` makes the decision of an unexpected
-    failure (fail closed: never an allow)."""
+    failure (fail closed: never an allow). With the outputs of the rules that decided,
+    where the action has rules with an `output` (1.2)."""
+    found = decided(state, failed, pid, P, rtype, rid, R, C, ptype, action, wf, explain)
+    items = state.ps.outputs.get((rtype, action)) if state.ps.outputs else None
+    if items is None:
+        return found
+    try:
+        return with_outputs(state.ps, found, items, (pid, P, rid, R, C, ptype, action))
+    except Exception as exc:  # an output that cannot be computed: fail closed
+        return failed(state.ps, exc)
+
+
+def decided(state: Installed, failed: Callable[[PolicySet, Exception], Decision], pid, P,
+            rtype, rid, R, C, ptype, action, wf, explain) -> Decision:
     ps, role_names, role_attrs, allow_caches, deny_cache = state.deciding
     try:
         roles = P.get("roles")

@@ -409,5 +409,9 @@ class Engine:
     @staticmethod
     def _as_dict(request: Any) -> Any:
         if isinstance(request, CheckRequest):
-            return request.model_dump()
+            out = request.model_dump()
+            for part in ("principal", "resource"):  # sent only where there are any
+                if not out[part]["parents"]:
+                    del out[part]["parents"]
+            return out
         return request  # explained (and refused) by the validation step

@@ -30,6 +30,7 @@ class FrozenList(list):
 
 
 EMPTY = FrozenList()
+NO_OUTPUTS: dict = {}  # a decision's outputs when no deciding rule has any (never written)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Decision:
     retry_after: float = 0.0
     policy_version: str = ""
     warnings: list[str] = field(default_factory=lambda: EMPTY)
+    # 1.2: rule full name -> {key: value} of each deciding rule's `output` (JSON values)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=lambda: NO_OUTPUTS)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -51,6 +54,8 @@ class Decision:
         }
         if self.warnings:
             out["warnings"] = list(self.warnings)
+        if self.outputs:
+            out["outputs"] = {rule: dict(values) for rule, values in self.outputs.items()}
         return out
 
 
@@ -59,12 +64,12 @@ _set = object.__setattr__
 
 
 def make_decision(allowed: bool, reasons, visible, retry_after: float, version: str,
-                  warnings=EMPTY) -> Decision:
+                  warnings=EMPTY, outputs=NO_OUTPUTS) -> Decision:
     """Build a Decision without the frozen dataclass's per-field setattr cost."""
     d = _new(Decision)
     _set(d, "__dict__", {"allowed": allowed, "reasons": reasons, "visible_fields": visible,
                          "retry_after": retry_after, "policy_version": version,
-                         "warnings": warnings})
+                         "warnings": warnings, "outputs": outputs})
     return d
 
 
@@ -76,12 +81,20 @@ class RequestError(ValueError):
         super().__init__(printable(str(message)))
 
 
+class EntityRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    type: str
+    id: str
+
+
 class Entity(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     type: str
     id: str
     attrs: dict[str, Any] = Field(default_factory=dict)
+    parents: list[EntityRef] = Field(default_factory=list)  # 1.2: its direct parents
 
 
 class CheckRequest(BaseModel):

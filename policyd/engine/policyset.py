@@ -55,6 +55,9 @@ class PolicySet:
     visible_cache: dict = field(default_factory=dict, repr=False, compare=False)
     fast: Callable | None = field(default=None, repr=False, compare=False)  # bind(...)
     code: object = field(default=None, repr=False, compare=False)  # the compiled module
+    # 1.2: (type, action) -> ((effect, rule, function, keys, types), ...) of the rules
+    # with an `output` that may decide it (engine/outputs.py)
+    outputs: dict = field(default_factory=dict, repr=False, compare=False)
 
     def memo(self) -> tuple[dict, dict]:
         """(deny cache, {resource type: allow cache}) of memoised decisions: the generated
@@ -184,4 +187,7 @@ def functions(gen: Generated, namespace: dict, resources) -> dict:
             "validators": {k: namespace[v] for k, v in gen.validators.items()},
             "show": {k: namespace[v] for k, v in gen.visibility.items()},
             "write": {k: namespace[v] for k, v in gen.writable.items()},
-            "fast": namespace[gen.fast] if gen.fast else None}
+            "fast": namespace[gen.fast] if gen.fast else None,
+            "outputs": {key: tuple((effect, rule, namespace[fn], keys, types)
+                                   for effect, rule, fn, keys, types in items)
+                        for key, items in (gen.outputs or {}).items()}}

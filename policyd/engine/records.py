@@ -67,6 +67,8 @@ def _decision_json(d) -> tuple[str, tuple[str, str], str]:
     cached = d.__dict__.get(_LOG)
     if cached is None:
         warnings = f',"warnings":{_json(list(d.warnings))}' if d.warnings else ""
+        if d.outputs:  # 1.2: logged always, whatever --log-attributes says
+            warnings += f',"outputs":{_json(d.outputs)}'
         cached = d.__dict__[_LOG] = (
             f'"policy_version":{_text(d.policy_version)}',
             (f',"allowed":{_json(d.allowed)},"visible_fields":'
@@ -113,6 +115,8 @@ class RecordBuilder:
             record["visible_fields"] = list(decision.visible_fields)
             record["write_fields"] = list(request.get("write_fields") or ())
             record["retry_after"] = decision.retry_after
+            if decision.outputs:  # 1.2: logged always, whatever --log-attributes says
+                record["outputs"] = {k: dict(v) for k, v in decision.outputs.items()}
         if decision.warnings:
             record["warnings"] = list(decision.warnings)
         if request.get("dry_run"):

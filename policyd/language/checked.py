@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .schema import STRING, EntitySchema, RoleGraph, RuleInfo, Schema
+from .schema import STRING, EntitySchema, RoleGraph, RuleInfo, Schema, runtime_type
 
 # ---- typed expressions --------------------------------------------------------
 
@@ -120,6 +120,10 @@ class CheckedSet:
         """The principal, resource or entity type of that name (references, parents)."""
         return self.entities.get(name) or self.principals.get(name) or \
             self.resources.get(name)
+
+    def runtime(self, t: str) -> str:
+        """A reference is its id at run time (schema.runtime_type)."""
+        return runtime_type(t, self.typed)
 
     def schema(self) -> Schema:
         return Schema(self.principals, self.resources, self.context, frozenset(self.roles),

@@ -46,6 +46,9 @@ class Generated:
     explain_source: str  # the per-rule condition functions: compiled on first use (explain)
     explain_linemap: dict[int, tuple[str, int]]
     fast: str = ""  # the fast path's binder (fastpath.py), "" when no type qualifies
+    # 1.2: (type, action) -> ((effect, rule, function, keys, types), ...) of the rules
+    # with an `output` that may decide it
+    outputs: dict = None
 
 
 class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode, RelationCode):
@@ -357,6 +360,19 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode, RelationCode):
             self.w.line("return m")
         self.w.line()
 
+    def output_function(self, fn: str, rule: CheckedRule, outputs: dict) -> None:
+        """A rule's `output` values as a tuple, in its keys' order (1.2)."""
+        with self.w.origin(rule.file, rule.line):
+            self.w.comment(f"{safe_comment(rule.file)}:{rule.line} {rule.name}: its output")
+            values = ", ".join(self.expr(ir, None) for _, ir in rule.output)
+            self.w.line(f"def {fn}({ARGS}, act): return ({values},)")
+        self.w.line()
+        keys = tuple(k for k, _ in rule.output)
+        types = tuple(ir.type for _, ir in rule.output)
+        for action in rule.actions:
+            outputs[(rule.resource, action)] = outputs.get((rule.resource, action), ()) + (
+                (rule.effect, rule.name, fn, keys, types),)
+
     def condition(self, fn: str, rule: CheckedRule) -> None:
         """A rule's condition on its own (explain, coverage): True or False, or None where
         its arithmetic gave no finite number (kleene.py)."""
@@ -372,6 +388,7 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode, RelationCode):
     def run(self) -> Generated:
         validators, deciders, visibility, writable, conditions = {}, {}, {}, {}, {}
         limiters: dict[tuple[str, str], str] = {}
+        outputs: dict[tuple[str, str], tuple] = {}
         for i, p in enumerate(self.cs.principals.values()):
             validators[f"principal:{p.name}"] = f"v_p{i}"
             self.validator(f"v_p{i}", p)
@@ -402,7 +419,10 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode, RelationCode):
             for k, rule in enumerate(self.cs.rules.get(res.name, ())):
                 conditions[rule.name] = f"c_{t}_{k}"
                 self.condition(f"c_{t}_{k}", rule)
+                if rule.output:
+                    self.output_function(f"o_{t}_{k}", rule, outputs)
             self.w.line()
+        self.output_actions = set(outputs)
         fast = self.fast_paths(deciders, limiters)
         header = [
             f"# policyd: generated code for {safe_comment(self.name)} ({self.cs.version})",
@@ -416,7 +436,7 @@ class _Gen(ValidatorCode, AllowCode, FastPathCode, KleeneCode, RelationCode):
             self.explain.source()
         explain_linemap = {line + 1: where for line, where in self.explain.linemap.items()}
         return Generated(source, linemap, validators, deciders, limiters, visibility, writable,
-                         conditions, explain, explain_linemap, fast)
+                         conditions, explain, explain_linemap, fast, outputs)
 
 
 def generate(cs: CheckedSet, name: str, max_string_bytes: int = 4096) -> Generated:

@@ -49,7 +49,8 @@ class FastPathCode:
                 f"{action!r}: ({deciders[(res.name, action)]}, "
                 f"{limiters.get((res.name, action), 'None')}, AC_{t}, write_{t}, FB_{t})"
                 for action in res.actions
-                if len(action.encode()) <= self.max_bytes)  # else invalid: the general path
+                if len(action.encode()) <= self.max_bytes  # else invalid: the general path
+                and (res.name, action) not in self.output_actions)  # outputs: general path
             bits = {f: 1 << i for i, f in enumerate(("id",) + res.fields)}
             w.line(f"AC_{t} = {{}}  # {res.name}: allow outcome -> Decision")
             w.line(f"FB_{t} = {bits!r}  # {res.name}: field -> its bit in write masks")

@@ -30,9 +30,11 @@ def check_output(checker, rule: n.Rule, exprs) -> tuple[tuple[str, IR], ...]:
         value = exprs.expr(field.value, facts)
         if value.type == ERROR:
             continue
-        if exprs.is_entity(value.type):
-            checker.error(field.value.span, "E344", f"output `{key}` is an entity ({value.type})",
-                          "output its id: `....id`")
+        if exprs.is_entity(value.type) or value.type in exprs.s.records:
+            what = "an entity" if exprs.is_entity(value.type) else "a record"
+            checker.error(field.value.span, "E344", f"output `{key}` is {what} ({value.type})",
+                          "output its id (`....id`)" if what == "an entity" else
+                          "output the fields it needs, one key each")
             continue
         secret = sensitive_read(value, exprs)
         if secret:

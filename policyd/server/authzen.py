@@ -91,6 +91,10 @@ class AuthZen:
         ctx = self._context(schema, a.get("properties"), context)
         if ctx:
             request["context"] = ctx
+        if schema.hierarchy:  # 1.2, a policyd member: the entity's direct parents
+            for part, key in ((s, "principal"), (r, "resource")):
+                if part.get("parents") is not None:
+                    request[key]["parents"] = part["parents"]
         return request
 
     def _context(self, schema, action_props, context) -> dict:
@@ -117,14 +121,16 @@ class AuthZen:
                                   time.perf_counter() - t0)
         if self.shadow is not None:
             self.shadow.compare(request, decision, decision_id)
-        return self._answer(decision.allowed, decision.reasons, decision_id)
+        return self._answer(decision.allowed, decision.reasons, decision_id, decision.outputs)
 
-    def _answer(self, allowed: bool, reasons, decision_id: str) -> dict:
+    def _answer(self, allowed: bool, reasons, decision_id: str, outputs=None) -> dict:
         out: dict = {"decision": allowed}
         if self.response_context:
             out["context"] = {"decision_id": decision_id}
             if self.expose_reasons:
                 out["context"]["reasons"] = list(reasons)
+        if outputs:  # 1.2: what the decision tells the caller to do, always given
+            out.setdefault("context", {})["outputs"] = {k: dict(v) for k, v in outputs.items()}
         return out
 
     def evaluation(self, body: dict, request_id: str, peer: str) -> dict:

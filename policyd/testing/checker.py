@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..engine.residual import json_value
 from ..language.checked import CheckedSet
 from ..language.diagnostics import WARNING, Diagnostic, PolicyError, did_you_mean
 from ..language.nodes import Name, Span
+from ..language.printer import expr
 from ..language.schema import TIME, EntitySchema
 from . import nodes as t
 from .plan import Advance, CheckedTest, Expectation
-from .values import FAIL, fixture_value
+from .values import FAIL, fixture_value, literal
 
 # reasons a decision can give besides rule names; True: only a denied decision gives it
 FIXED_REASONS = {"default_deny": True, "not_writable": True, "unknown_field": True,
@@ -22,10 +24,13 @@ _ALLOW_EFFECTS = ("allow", "show", "write")
 
 
 class _Entity:
-    """A fixture or inline entity after checking: its kind, schema and request part."""
+    """A fixture or inline entity after checking: its kind, schema, request part and the
+    parents it was given (1.2)."""
 
-    def __init__(self, kind: str, schema: EntitySchema, part: dict, span: Span):
+    def __init__(self, kind: str, schema: EntitySchema, part: dict, span: Span,
+                 parents: tuple = ()):
         self.kind, self.schema, self.part, self.span = kind, schema, part, span
+        self.parents = parents
 
 
 class TestChecker:
@@ -75,7 +80,8 @@ class TestChecker:
             if self.cs.context is None:
                 self.error(lit.span, "E413", "the policy set declares no `context`")
             return self.cs.context
-        declared = self.cs.principals if lit.kind == "principal" else self.cs.resources
+        declared = self.cs.principals if lit.kind == "principal" else \
+            self.cs.entities if lit.kind == "entity" else self.cs.resources
         schema = declared.get(lit.type.value)
         if schema is None:
             self.error(lit.type.span, "E412", f"unknown {lit.kind} type `{lit.type.value}`",
@@ -100,7 +106,27 @@ class TestChecker:
                            f"{_describe(schema)}")
         part = attrs if lit.kind == "context" else \
             {"type": schema.name, "id": lit.id, "attrs": attrs}
-        return _Entity(lit.kind, schema, part, lit.span)
+        parents = self.parents(lit, schema)
+        if parents is None:
+            return None
+        return _Entity(lit.kind, schema, part, lit.span, parents)
+
+    def parents(self, lit: t.EntityLit, schema: EntitySchema) -> tuple | None:
+        """`in Team("eng"), ...` of a fixture, each of a parent type its type declares."""
+        out, ok = [], True
+        for p in lit.parents:
+            if p.type.value not in schema.parents:
+                self.error(p.type.span, "E429", f"{_describe(schema)} has no parent type "
+                           f"`{p.type.value}`", did_you_mean(p.type.value, schema.parents) or
+                           ("declared: " + ", ".join(schema.parents) if schema.parents else
+                            f"declare one: `{schema.kind} {schema.name} in TYPE`"))
+                ok = False
+            elif not p.id:
+                self.error(p.span, "E428", "a parent's id must not be empty")
+                ok = False
+            else:
+                out.append((p.type.value, p.id))
+        return tuple(out) if ok else None
 
     def attrs(self, values: tuple[t.AttrValue, ...], schema: EntitySchema) -> dict | None:
         """The attributes as a request carries them, or None if any is wrong."""
@@ -142,6 +168,10 @@ class TestChecker:
             found = self.given_part(part)
             if found is None:
                 continue
+            if found.kind == "entity":  # entity fixtures: this test's entity data (1.2)
+                current.setdefault("entities", {})[(found.schema.name, found.part["id"])] = \
+                    found
+                continue
             if found.kind in named:
                 self.error(part.span, "E419", f"this `given` names a {found.kind} twice")
             named.add(found.kind)
@@ -164,7 +194,8 @@ class TestChecker:
         if base.kind == "context":
             return _Entity(base.kind, base.schema, {**base.part, **extra}, part.span)
         return _Entity(base.kind, base.schema,
-                       {**base.part, "attrs": {**base.part["attrs"], **extra}}, part.span)
+                       {**base.part, "attrs": {**base.part["attrs"], **extra}}, part.span,
+                       base.parents)
 
     # ---- tests and expectations --------------------------------------------------------
 
@@ -193,11 +224,21 @@ class TestChecker:
         if any(current.get(k) is None for k in ("principal", "resource")) or \
                 ("context" in current and current["context"] is None):
             return None  # already reported
-        request, data = {}, {}
+        request, data, parents = {}, {}, {}
         for kind in ("principal", "resource"):
-            request[kind], stored = self.split_stored(current[kind])
+            entity = current[kind]
+            request[kind], stored = self.split_stored(entity)
             if stored is not None:
                 data[(kind, request[kind]["type"], request[kind]["id"])] = stored
+            if entity.parents and entity.schema.whole:  # its parents are entity data
+                parents[(entity.schema.name, entity.part["id"])] = entity.parents
+            elif entity.parents:  # a request sends the parents of the others
+                request[kind] = {**request[kind], "parents": [
+                    {"type": pt, "id": pi} for pt, pi in entity.parents]}
+        for (etype, eid), entity in current.get("entities", {}).items():
+            data[("entity", etype, eid)] = self.converted(entity, entity.part["attrs"])
+            if entity.parents:
+                parents[(etype, eid)] = entity.parents
         if self.cs.context is not None:
             ctx = current["context"].part if "context" in current else {}
             for spec in self.cs.context.attrs:
@@ -207,7 +248,7 @@ class TestChecker:
                                "give one with `given context { ... }` or a context fixture")
                     return None
             request["context"] = ctx
-        return request, data
+        return request, data, parents
 
     def split_stored(self, entity: _Entity) -> tuple[dict, dict | None]:
         """(the request part, the stored attributes as entity data) of a fixture: stored
@@ -220,14 +261,19 @@ class TestChecker:
         held = {k: v for k, v in attrs.items() if k in stored}
         if self.ps is None:  # checked only: nothing will run
             return {**entity.part, "attrs": sent}, held
-        validator = self.ps.validators[f"data:{entity.kind}:{entity.schema.name}"]
-        return {**entity.part, "attrs": sent}, validator(held, {}.setdefault)
+        return {**entity.part, "attrs": sent}, self.converted(entity, held)
+
+    def converted(self, entity: _Entity, attrs: dict) -> dict:
+        """Stored attributes as entity data holds them (ips and times converted)."""
+        validator = None if self.ps is None else \
+            self.ps.validators.get(f"data:{entity.kind}:{entity.schema.name}")
+        return attrs if validator is None else validator(attrs, {}.setdefault)
 
     def expectation(self, step, current: dict) -> Expectation | None:
         found = self.request(step, current)
         if found is None:
             return None
-        request, data = found
+        request, data, parents = found
         res = current["resource"].schema
         where = step.span
         if isinstance(step, t.ExpectVisible):
@@ -236,15 +282,28 @@ class TestChecker:
             fields = tuple(dict.fromkeys(f.value for f in step.fields))
             text = f"expect visible {step.action.value}: {', '.join(fields)}"
             return Expectation(where.file, where.line, text, request, (step.action.value,),
-                               True, visible=fields, data=data) if ok else None
+                               True, visible=fields, data=data, parents=parents) if ok else None
         reasons = tuple(r.value for r in step.reasons)
         ok = self.actions(step.actions, res, reasons) & \
             self.fields(step.writing, res, "unknown_field" in reasons) & \
             self.reasons(step, res)
+        outputs = self.outputs(step.outputs)
         return Expectation(where.file, where.line, _text(step), request,
                            tuple(a.value for a in step.actions), step.allowed,
                            tuple(f.value for f in step.writing), reasons,
-                           step.repeat, data=data) if ok else None
+                           step.repeat, data=data, parents=parents,
+                           outputs=outputs) if ok and outputs is not None else None
+
+    def outputs(self, pairs: tuple[t.AttrValue, ...]) -> tuple | None:
+        """`output KEY: VALUE, ...` as (key, JSON value) pairs (literals only)."""
+        out, ok = [], True
+        for pair in pairs:
+            value = literal(pair.value, self.cs.constants, self.diags.append, self.cs)
+            if value is None:
+                ok = False
+                continue
+            out.append((pair.name.value, json_value(value.value, value.type)))
+        return tuple(out) if ok else None
 
     def actions(self, names: tuple[Name, ...], res: EntitySchema, reasons) -> bool:
         ok = True
@@ -309,7 +368,10 @@ def _text(step: t.ExpectDecision) -> str:
         text += " writing " + ", ".join(f.value for f in step.writing)
     if step.reasons:
         text += " by " + ", ".join(r.value for r in step.reasons)
-    return text + (f" x{step.repeat}" if step.repeat > 1 else "")
+    text += f" x{step.repeat}" if step.repeat > 1 else ""
+    if step.outputs:
+        text += " output " + ", ".join(f"{o.name.value}: {expr(o.value)}" for o in step.outputs)
+    return text
 
 
 def check_tests(cs: CheckedSet, files: Iterable[t.TestFile], ps=None) -> list[CheckedTest]:

@@ -21,6 +21,8 @@ class Expectation:
     repeat: int = 1
     visible: tuple[str, ...] | None = None
     data: dict = field(default_factory=dict)  # (kind, type, id) -> stored attributes
+    parents: dict = field(default_factory=dict)  # (type, id) -> ((type, id), ...): 1.2
+    outputs: tuple = ()  # (key, JSON value): what some deciding rule's output must hold
 
 
 @dataclass(frozen=True)

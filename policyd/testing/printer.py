@@ -19,7 +19,8 @@ from ..language.sources import TEST_SUFFIX
 from . import nodes as t
 from .parse import parse_tests, test_frontend
 
-TEST_WORDS = {"fixture", "test", "given", "expect", "after", "with", "visible", "writing"}
+TEST_WORDS = {"fixture", "test", "given", "expect", "after", "with", "visible", "writing",
+              "output", "entity"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -45,8 +46,11 @@ def _values(values: tuple[t.AttrValue, ...], indent: int, head: str) -> list[str
 def _entity(e: t.EntityLit, indent: int, head: str) -> list[str]:
     if e.kind == "context":
         return _values(e.attrs, indent, f"{head}context")
-    return _values(e.attrs, indent,
-                   f"{head}{e.kind} {e.type.value} {json.dumps(e.id, ensure_ascii=False)}")
+    parents = "".join(
+        (" in " if i == 0 else ", ") + f"{p.type.value}({json.dumps(p.id, ensure_ascii=False)})"
+        for i, p in enumerate(e.parents))
+    return _values(e.attrs, indent, f"{head}{e.kind} {e.type.value} "
+                   f"{json.dumps(e.id, ensure_ascii=False)}{parents}")
 
 
 def _given(g: t.Given, indent: int) -> list[str]:
@@ -101,6 +105,10 @@ def _step(s, indent: int) -> list[str]:
             text += " by " + ", ".join(_reason(r.value) for r in s.reasons)
         if s.repeat != 1:
             text += f" x{s.repeat}"
+        if s.outputs:
+            items = [f"{key_text(o.name.value, NAME_WORDS | TEST_WORDS)}: {expr(o.value)}"
+                     for o in s.outputs]
+            return _wrapped(text + " output ", items, indent)
         return [text]
     if isinstance(s, t.ExpectVisible):
         return _wrapped(f"expect visible {s.action.value}: ", [f.value for f in s.fields],

@@ -4,6 +4,7 @@ clock at START; `after` moves the clock."""
 
 from __future__ import annotations
 
+import json
 import time as _time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class Runner:
         self.policy_set = ps
         self.engine = Engine(ps, clock=self.clock)
         self.coverage = coverage
+        self._with_data: dict[str, PolicySet] = {}
 
     def run(self, tests: Iterable[CheckedTest], selected=None) -> Iterator[TestResult]:
         """One result per test, in order; tests that `selected` refuses are skipped."""
@@ -117,9 +119,23 @@ class Runner:
         return TestResult(self.set_name, test.name, test.file, test.line,
                           FAILED if failure else PASSED, _time.perf_counter() - t0, failure)
 
+    def with_data(self, e: Expectation) -> PolicySet:
+        """The set with the entity data an expectation's fixtures give (stored attributes,
+        entity fixtures, parents), made once per distinct data and kept."""
+        if not e.data and not e.parents:
+            return self.policy_set
+        key = repr((sorted(e.data.items(), key=repr), sorted(e.parents.items())))
+        cache = self._with_data
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= 256:
+                cache.clear()
+            found = cache[key] = self.policy_set.with_entities(e.data, e.parents)
+        return found
+
     def expect(self, e: Expectation) -> Failure | None:
         # stored attributes the fixtures set are this expectation's entity data
-        wanted = self.policy_set.with_entities(e.data) if e.data else self.policy_set
+        wanted = self.with_data(e)
         if self.engine.policy_set is not wanted:
             self.engine.swap(wanted)
         for round_ in range(1, e.repeat + 1):
@@ -184,4 +200,9 @@ def judge(e: Expectation, decision: Decision) -> tuple[str, ...]:
                                               for d in decision.reasons)]
     if absent:
         return (f"decision: {describe(decision)}", f"not named: {', '.join(absent)}")
+    missing = [f"{k}: {json.dumps(v)}" for k, v in e.outputs
+               if not any(out.get(k) == v for out in decision.outputs.values())]
+    if missing:
+        given = json.dumps(decision.outputs, sort_keys=True) if decision.outputs else "none"
+        return (f"outputs: {given}", f"missing: {', '.join(missing)}")
     return ()

@@ -18,15 +18,19 @@ _LITERAL_FORMS = (n.Literal, n.SetLit, n.Call, n.Unary, n.ConstRef)
 
 
 def literal(expr: n.Expr, constants: dict[str, Const],
-            report: Callable[[Diagnostic], None]) -> Const | None:
-    """The typed value of a fixture attribute, or None after reporting why not."""
-    bad = _first_non_literal(expr)
+            report: Callable[[Diagnostic], None], cs=None) -> Const | None:
+    """The typed value of a fixture attribute, or None after reporting why not; with the
+    checked set `cs`, entity literals (`Team("eng")`) are values too (1.2)."""
+    bad = _first_non_literal(expr, cs)
     if bad is not None:
         report(Diagnostic.at(bad.span, "E417", "a fixture value must be a literal, a constant, "
                              "or ip(...)/time(...) of a string",
                              "fixtures hold data; conditions belong in policies"))
         return None
     scope = Scope({}, None, None, {}, constants, report, const_only=True)
+    if cs is not None:
+        scope = Scope(cs.principals, None, None, {}, constants, report, const_only=True,
+                      entities=cs.entities, resources_all=cs.resources)
     value = ExprChecker(scope).expr(expr, frozenset())
     if isinstance(value, Const):
         return value if value.type != ERROR else None  # an error has been reported
@@ -35,14 +39,17 @@ def literal(expr: n.Expr, constants: dict[str, Const],
     return None
 
 
-def _first_non_literal(expr: n.Expr) -> n.Expr | None:
+def _first_non_literal(expr: n.Expr, cs=None) -> n.Expr | None:
+    entity = cs is not None and isinstance(expr, n.Call) and \
+        cs.typed(expr.func.value) is not None
     if not isinstance(expr, _LITERAL_FORMS) or (isinstance(expr, n.Unary) and expr.op != "-") \
-            or (isinstance(expr, n.Call) and expr.func.value not in ("ip", "time")):
+            or (isinstance(expr, n.Call) and expr.func.value not in ("ip", "time") and
+                not entity):
         return expr
     children = expr.items if isinstance(expr, n.SetLit) else \
         (expr.operand,) if isinstance(expr, n.Unary) else ()
     for child in children:
-        found = _first_non_literal(child)
+        found = _first_non_literal(child, cs)
         if found is not None:
             return found
     return None
@@ -85,13 +92,20 @@ def fixture_value(expr: n.Expr, declared: str, cs, report: Callable[[Diagnostic]
                                      f"is required by record {record.name}"))
                 ok = False
         return out if ok else FAIL
-    value = literal(expr, cs.constants, report)
-    problem = None if value is None else type_problem(declared, value)
+    value = literal(expr, cs.constants, report, cs)
+    problem = None if value is None else type_problem(cs.runtime(declared),
+                                                      _runtime(value, cs))
     if problem is not None:
         report(Diagnostic.at(expr.span, "E415", f"`{where}`: {problem[0]}", problem[1]))
     if value is None or problem is not None:
         return FAIL
     return request_value(value.value, value.type)
+
+
+def _runtime(value: Const, cs) -> Const:
+    """A reference (or a set of them) as its ids: a fixture may write `"eng"` or
+    `Team("eng")` where a Team is declared (1.2)."""
+    return Const(value.value, cs.runtime(value.type))
 
 
 def type_problem(declared: str, value: Const) -> tuple[str, str | None] | None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18policyd/v1/policyd.proto\x12\npolicyd.v1\x1a\x1cgoogle/protobuf/struct.proto\"^\n\x06\x45ntity\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12&\n\x05\x61ttrs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nattrs_json\x18\x04 \x01(\x0c\"\x90\x02\n\x0c\x43heckRequest\x12%\n\tprincipal\x18\x01 \x01(\x0b\x32\x12.policyd.v1.Entity\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12$\n\x08resource\x18\x03 \x01(\x0b\x32\x12.policyd.v1.Entity\x12(\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cwrite_fields\x18\x05 \x03(\t\x12\x0f\n\x07\x64ry_run\x18\x06 \x01(\x08\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x17\n\x0fprincipal_token\x18\x08 \x01(\t\x12\x0f\n\x07\x65xplain\x18\t \x01(\x08\x12\x14\n\x0c\x63ontext_json\x18\n \x01(\x0c\"\xb2\x01\n\rCheckResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0f\n\x07reasons\x18\x02 \x03(\t\x12\x16\n\x0evisible_fields\x18\x03 \x03(\t\x12\x13\n\x0bretry_after\x18\x04 \x01(\x01\x12\x16\n\x0epolicy_version\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x06 \x01(\t\x12\x10\n\x08warnings\x18\x07 \x03(\t\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\"X\n\tBatchItem\x12$\n\x08resource\x18\x01 \x01(\x0b\x32\x12.policyd.v1.Entity\x12\x0f\n\x07\x61\x63tions\x18\x02 \x03(\t\x12\x14\n\x0cwrite_fields\x18\x03 \x03(\t\"\xde\x01\n\x11\x43heckBatchRequest\x12%\n\tprincipal\x18\x01 \x01(\x0b\x32\x12.policyd.v1.Entity\x12$\n\x05items\x18\x02 \x03(\x0b\x32\x15.policyd.v1.BatchItem\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x17\n\x0fprincipal_token\x18\x06 \x01(\t\x12\x14\n\x0c\x63ontext_json\x18\x07 \x01(\x0c\"@\n\x12\x43heckBatchResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.policyd.v1.CheckResponse\"\xbe\x01\n\x0bPlanRequest\x12%\n\tprincipal\x18\x01 \x01(\x0b\x32\x12.policyd.v1.Entity\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12$\n\x08resource\x18\x03 \x01(\x0b\x32\x12.policyd.v1.Entity\x12(\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontext_json\x18\x06 \x01(\x0c\"\x8b\x01\n\x07Operand\x12\'\n\x05value\x18\x01 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\x13\n\tattribute\x18\x02 \x01(\tH\x00\x12,\n\nexpression\x18\x03 \x01(\x0b\x32\x16.policyd.v1.ExpressionH\x00\x12\x0c\n\x04type\x18\x04 \x01(\tB\x06\n\x04kind\"E\n\nExpression\x12\x10\n\x08operator\x18\x01 \x01(\t\x12%\n\x08operands\x18\x02 \x03(\x0b\x32\x13.policyd.v1.Operand\"\xc3\x03\n\x0cPlanResponse\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.policyd.v1.PlanResponse.Kind\x12)\n\tcondition\x18\x02 \x01(\x0b\x32\x16.policyd.v1.Expression\x12\x16\n\x0evisible_fields\x18\x03 \x03(\t\x12K\n\x12\x63onditional_fields\x18\x04 \x03(\x0b\x32/.policyd.v1.PlanResponse.ConditionalFieldsEntry\x12\x0f\n\x07reasons\x18\x05 \x03(\t\x12\x16\n\x0epolicy_version\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x07 \x01(\t\x12\x10\n\x08warnings\x18\x08 \x03(\t\x1aP\n\x16\x43onditionalFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.policyd.v1.Expression:\x02\x38\x01\"T\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41LWAYS_ALLOWED\x10\x01\x12\x11\n\rALWAYS_DENIED\x10\x02\x12\x0f\n\x0b\x43ONDITIONAL\x10\x03\x32\xe0\x01\n\x0f\x44\x65\x63isionService\x12<\n\x05\x43heck\x12\x18.policyd.v1.CheckRequest\x1a\x19.policyd.v1.CheckResponse\x12K\n\nCheckBatch\x12\x1d.policyd.v1.CheckBatchRequest\x1a\x1e.policyd.v1.CheckBatchResponse\x12\x42\n\rPlanResources\x12\x17.policyd.v1.PlanRequest\x1a\x18.policyd.v1.PlanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18policyd/v1/policyd.proto\x12\npolicyd.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x86\x01\n\x06\x45ntity\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12&\n\x05\x61ttrs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nattrs_json\x18\x04 \x01(\x0c\x12&\n\x07parents\x18\x05 \x03(\x0b\x32\x15.policyd.v1.EntityRef\"%\n\tEntityRef\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\x90\x02\n\x0c\x43heckRequest\x12%\n\tprincipal\x18\x01 \x01(\x0b\x32\x12.policyd.v1.Entity\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12$\n\x08resource\x18\x03 \x01(\x0b\x32\x12.policyd.v1.Entity\x12(\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cwrite_fields\x18\x05 \x03(\t\x12\x0f\n\x07\x64ry_run\x18\x06 \x01(\x08\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x17\n\x0fprincipal_token\x18\x08 \x01(\t\x12\x0f\n\x07\x65xplain\x18\t \x01(\x08\x12\x14\n\x0c\x63ontext_json\x18\n \x01(\x0c\"\xc8\x01\n\rCheckResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0f\n\x07reasons\x18\x02 \x03(\t\x12\x16\n\x0evisible_fields\x18\x03 \x03(\t\x12\x13\n\x0bretry_after\x18\x04 \x01(\x01\x12\x16\n\x0epolicy_version\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x06 \x01(\t\x12\x10\n\x08warnings\x18\x07 \x03(\t\x12\x13\n\x0b\x65xplanation\x18\x08 \x01(\t\x12\x14\n\x0coutputs_json\x18\t \x01(\t\"X\n\tBatchItem\x12$\n\x08resource\x18\x01 \x01(\x0b\x32\x12.policyd.v1.Entity\x12\x0f\n\x07\x61\x63tions\x18\x02 \x03(\t\x12\x14\n\x0cwrite_fields\x18\x03 \x03(\t\"\xde\x01\n\x11\x43heckBatchRequest\x12%\n\tprincipal\x18\x01 \x01(\x0b\x32\x12.policyd.v1.Entity\x12$\n\x05items\x18\x02 \x03(\x0b\x32\x15.policyd.v1.BatchItem\x12(\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x17\n\x0fprincipal_token\x18\x06 \x01(\t\x12\x14\n\x0c\x63ontext_json\x18\x07 \x01(\x0c\"@\n\x12\x43heckBatchResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.policyd.v1.CheckResponse\"\xbe\x01\n\x0bPlanRequest\x12%\n\tprincipal\x18\x01 \x01(\x0b\x32\x12.policyd.v1.Entity\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12$\n\x08resource\x18\x03 \x01(\x0b\x32\x12.policyd.v1.Entity\x12(\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontext_json\x18\x06 \x01(\x0c\"\x8b\x01\n\x07Operand\x12\'\n\x05value\x18\x01 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\x13\n\tattribute\x18\x02 \x01(\tH\x00\x12,\n\nexpression\x18\x03 \x01(\x0b\x32\x16.policyd.v1.ExpressionH\x00\x12\x0c\n\x04type\x18\x04 \x01(\tB\x06\n\x04kind\"E\n\nExpression\x12\x10\n\x08operator\x18\x01 \x01(\t\x12%\n\x08operands\x18\x02 \x03(\x0b\x32\x13.policyd.v1.Operand\"\xc3\x03\n\x0cPlanResponse\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.policyd.v1.PlanResponse.Kind\x12)\n\tcondition\x18\x02 \x01(\x0b\x32\x16.policyd.v1.Expression\x12\x16\n\x0evisible_fields\x18\x03 \x03(\t\x12K\n\x12\x63onditional_fields\x18\x04 \x03(\x0b\x32/.policyd.v1.PlanResponse.ConditionalFieldsEntry\x12\x0f\n\x07reasons\x18\x05 \x03(\t\x12\x16\n\x0epolicy_version\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x07 \x01(\t\x12\x10\n\x08warnings\x18\x08 \x03(\t\x1aP\n\x16\x43onditionalFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.policyd.v1.Expression:\x02\x38\x01\"T\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41LWAYS_ALLOWED\x10\x01\x12\x11\n\rALWAYS_DENIED\x10\x02\x12\x0f\n\x0b\x43ONDITIONAL\x10\x03\x32\xe0\x01\n\x0f\x44\x65\x63isionService\x12<\n\x05\x43heck\x12\x18.policyd.v1.CheckRequest\x1a\x19.policyd.v1.CheckResponse\x12K\n\nCheckBatch\x12\x1d.policyd.v1.CheckBatchRequest\x1a\x1e.policyd.v1.CheckBatchResponse\x12\x42\n\rPlanResources\x12\x17.policyd.v1.PlanRequest\x1a\x18.policyd.v1.PlanResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,30 +34,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PLANRESPONSE_CONDITIONALFIELDSENTRY']._loaded_options = None
   _globals['_PLANRESPONSE_CONDITIONALFIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_ENTITY']._serialized_start=70
-  _globals['_ENTITY']._serialized_end=164
-  _globals['_CHECKREQUEST']._serialized_start=167
-  _globals['_CHECKREQUEST']._serialized_end=439
-  _globals['_CHECKRESPONSE']._serialized_start=442
-  _globals['_CHECKRESPONSE']._serialized_end=620
-  _globals['_BATCHITEM']._serialized_start=622
-  _globals['_BATCHITEM']._serialized_end=710
-  _globals['_CHECKBATCHREQUEST']._serialized_start=713
-  _globals['_CHECKBATCHREQUEST']._serialized_end=935
-  _globals['_CHECKBATCHRESPONSE']._serialized_start=937
-  _globals['_CHECKBATCHRESPONSE']._serialized_end=1001
-  _globals['_PLANREQUEST']._serialized_start=1004
-  _globals['_PLANREQUEST']._serialized_end=1194
-  _globals['_OPERAND']._serialized_start=1197
-  _globals['_OPERAND']._serialized_end=1336
-  _globals['_EXPRESSION']._serialized_start=1338
-  _globals['_EXPRESSION']._serialized_end=1407
-  _globals['_PLANRESPONSE']._serialized_start=1410
-  _globals['_PLANRESPONSE']._serialized_end=1861
-  _globals['_PLANRESPONSE_CONDITIONALFIELDSENTRY']._serialized_start=1695
-  _globals['_PLANRESPONSE_CONDITIONALFIELDSENTRY']._serialized_end=1775
-  _globals['_PLANRESPONSE_KIND']._serialized_start=1777
-  _globals['_PLANRESPONSE_KIND']._serialized_end=1861
-  _globals['_DECISIONSERVICE']._serialized_start=1864
-  _globals['_DECISIONSERVICE']._serialized_end=2088
+  _globals['_ENTITY']._serialized_start=71
+  _globals['_ENTITY']._serialized_end=205
+  _globals['_ENTITYREF']._serialized_start=207
+  _globals['_ENTITYREF']._serialized_end=244
+  _globals['_CHECKREQUEST']._serialized_start=247
+  _globals['_CHECKREQUEST']._serialized_end=519
+  _globals['_CHECKRESPONSE']._serialized_start=522
+  _globals['_CHECKRESPONSE']._serialized_end=722
+  _globals['_BATCHITEM']._serialized_start=724
+  _globals['_BATCHITEM']._serialized_end=812
+  _globals['_CHECKBATCHREQUEST']._serialized_start=815
+  _globals['_CHECKBATCHREQUEST']._serialized_end=1037
+  _globals['_CHECKBATCHRESPONSE']._serialized_start=1039
+  _globals['_CHECKBATCHRESPONSE']._serialized_end=1103
+  _globals['_PLANREQUEST']._serialized_start=1106
+  _globals['_PLANREQUEST']._serialized_end=1296
+  _globals['_OPERAND']._serialized_start=1299
+  _globals['_OPERAND']._serialized_end=1438
+  _globals['_EXPRESSION']._serialized_start=1440
+  _globals['_EXPRESSION']._serialized_end=1509
+  _globals['_PLANRESPONSE']._serialized_start=1512
+  _globals['_PLANRESPONSE']._serialized_end=1963
+  _globals['_PLANRESPONSE_CONDITIONALFIELDSENTRY']._serialized_start=1797
+  _globals['_PLANRESPONSE_CONDITIONALFIELDSENTRY']._serialized_end=1877
+  _globals['_PLANRESPONSE_KIND']._serialized_start=1879
+  _globals['_PLANRESPONSE_KIND']._serialized_end=1963
+  _globals['_DECISIONSERVICE']._serialized_start=1966
+  _globals['_DECISIONSERVICE']._serialized_end=2190
 # @@protoc_insertion_point(module_scope)

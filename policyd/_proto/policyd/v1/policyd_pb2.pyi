@@ -9,16 +9,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Entity(_message.Message):
-    __slots__ = ("type", "id", "attrs", "attrs_json")
+    __slots__ = ("type", "id", "attrs", "attrs_json", "parents")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     ATTRS_FIELD_NUMBER: _ClassVar[int]
     ATTRS_JSON_FIELD_NUMBER: _ClassVar[int]
+    PARENTS_FIELD_NUMBER: _ClassVar[int]
     type: str
     id: str
     attrs: _struct_pb2.Struct
     attrs_json: bytes
-    def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., attrs_json: _Optional[bytes] = ...) -> None: ...
+    parents: _containers.RepeatedCompositeFieldContainer[EntityRef]
+    def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., attrs_json: _Optional[bytes] = ..., parents: _Optional[_Iterable[_Union[EntityRef, _Mapping]]] = ...) -> None: ...
+
+class EntityRef(_message.Message):
+    __slots__ = ("type", "id")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    id: str
+    def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
     __slots__ = ("principal", "action", "resource", "context", "write_fields", "dry_run", "request_id", "principal_token", "explain", "context_json")
@@ -45,7 +55,7 @@ class CheckRequest(_message.Message):
     def __init__(self, principal: _Optional[_Union[Entity, _Mapping]] = ..., action: _Optional[str] = ..., resource: _Optional[_Union[Entity, _Mapping]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., write_fields: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ..., principal_token: _Optional[str] = ..., explain: _Optional[bool] = ..., context_json: _Optional[bytes] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = ("allowed", "reasons", "visible_fields", "retry_after", "policy_version", "decision_id", "warnings", "explanation")
+    __slots__ = ("allowed", "reasons", "visible_fields", "retry_after", "policy_version", "decision_id", "warnings", "explanation", "outputs_json")
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     VISIBLE_FIELDS_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +64,7 @@ class CheckResponse(_message.Message):
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     allowed: bool
     reasons: _containers.RepeatedScalarFieldContainer[str]
     visible_fields: _containers.RepeatedScalarFieldContainer[str]
@@ -62,7 +73,8 @@ class CheckResponse(_message.Message):
     decision_id: str
     warnings: _containers.RepeatedScalarFieldContainer[str]
     explanation: str
-    def __init__(self, allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., visible_fields: _Optional[_Iterable[str]] = ..., retry_after: _Optional[float] = ..., policy_version: _Optional[str] = ..., decision_id: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., explanation: _Optional[str] = ...) -> None: ...
+    outputs_json: str
+    def __init__(self, allowed: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., visible_fields: _Optional[_Iterable[str]] = ..., retry_after: _Optional[float] = ..., policy_version: _Optional[str] = ..., decision_id: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., explanation: _Optional[str] = ..., outputs_json: _Optional[str] = ...) -> None: ...
 
 class BatchItem(_message.Message):
     __slots__ = ("resource", "actions", "write_fields")
