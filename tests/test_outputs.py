@@ -82,12 +82,12 @@ def test_outputs_are_logged_always(policy_dir):
 
 
 def test_outputs_over_grpc(policy_dir):
-    with thread_server(policy_dir, reload=False) as (target, _):
-        with DecisionClient(target, timeout=5) as client:
-            d = client.check({**BASE, "action": "read", "context": EMERGENCY})
-            assert d.outputs == BREAK_GLASS
-            assert not client.check({**BASE, "action": "read",
-                                     "context": {"ip": "10.0.0.1"}}).outputs
+    with thread_server(policy_dir, reload=False) as (target, _), \
+            DecisionClient(target, timeout=5) as client:
+        d = client.check({**BASE, "action": "read", "context": EMERGENCY})
+        assert d.outputs == BREAK_GLASS
+        assert not client.check({**BASE, "action": "read",
+                                 "context": {"ip": "10.0.0.1"}}).outputs
 
 
 def test_outputs_in_authzen_context(policy_dir, tmp_path):
