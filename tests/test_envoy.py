@@ -140,6 +140,30 @@ def test_an_allowed_request_carries_the_visible_fields_and_no_forged_header(gate
     assert seen["x-policyd-visible-fields"] == "id,total"
 
 
+def test_outputs_of_an_allowed_request_are_headers_and_logged(gateway):
+    """1.2: the deciding rule's outputs the gateway can compute, as `x-policyd-output-KEY`
+    (strings as text, others as JSON); one that needs the resource is left to the
+    service's Check; a forged output header never reaches the service."""
+    envoy, keys, _, _, log = gateway
+    status, _, body = envoy.request("POST", "/orders", keys.token(sub="carol"), headers={
+        "x-policyd-output-audit_tag": "forged", "x-policyd-output-total": "0"})
+    seen = json.loads(body)["headers"]
+    assert status == 200 and seen["x-policyd-decision"] == "allowed"
+    assert seen["x-policyd-output-audit_tag"] == "viewer"
+    assert seen["x-policyd-output-caller"] == "carol"
+    assert seen["x-policyd-output-office"] == "false"  # the loopback client: not 10/8
+    assert "x-policyd-output-total" not in seen  # resource.total: the service's to know
+    record = _records(log)[-1]
+    assert record["outputs"] == {"orders.readers": {
+        "audit_tag": "viewer", "caller": "carol", "office": False}}
+    # a conditional request carries no outputs: the service's own Check has them all
+    status, _, body = envoy.request("GET", "/orders/o1", keys.token(sub="carol"),
+                                    headers={"x-policyd-output-caller": "mallory"})
+    seen = json.loads(body)["headers"]
+    assert status == 200 and seen["x-policyd-decision"] == "conditional"
+    assert not [h for h in seen if h.startswith("x-policyd-output-")]
+
+
 def test_a_function_the_role_never_has_is_403_without_rule_names(gateway):
     envoy, keys, *_ = gateway
     status, _, body = envoy.request("DELETE", "/orders/o1", keys.token())

@@ -296,6 +296,10 @@ def test_data_problems_are_diagnostics_with_lines(tmp_path):
         ([{"type": "Group", "id": "a", "parents": [{"type": "Group", "id": "b"}]},
           {"type": "Group", "id": "b", "parents": [{"type": "Group", "id": "a"}]}], "E508"),
         ([{"type": "Group", "id": "a", "parents": "b"}], "E507"),
+        ([{"type": "Group", "id": "a", "parents": [{"type": "Group", "id": "a"}]}], "E508"),
+        ([{"type": "Group", "id": "c", "parents": [{"type": "Group", "id": "a"}]},  # later
+          {"type": "Group", "id": "a", "parents": [{"type": "Group", "id": "b"}]},
+          {"type": "Group", "id": "b", "parents": [{"type": "Group", "id": "c"}]}], "E508"),
     ]
     for data, code in cases:
         with pytest.raises(PolicyError) as exc:
@@ -307,3 +311,47 @@ def test_data_problems_are_diagnostics_with_lines(tmp_path):
         engine(tmp_path, "principal User {}\nresource R { actions read }\n",
                [{"type": "User", "id": "u", "parents": []}])
     assert [d.code for d in exc.value.diagnostics] == ["E509"]
+
+
+def test_searches_over_relationships_agree_with_check_on_every_pair(tmp_path):
+    """AuthZEN's "who can write this repository" and "which repositories may this user
+    write", answered through teams and the owning organisation: each equals deciding
+    every (user, repository) pair one at a time, in process and over HTTP."""
+    import httpx
+
+    from .conftest import EXAMPLES
+    from .test_authzen import _serve
+
+    engine = Engine.from_path(EXAMPLES / "repos")
+    data = [json.loads(line) for line in
+            (EXAMPLES / "repos" / "repos.data.jsonl").read_text().splitlines()]
+    users = sorted(e["id"] for e in data if e["type"] == "User")
+    repos = sorted(e["id"] for e in data if e["type"] == "Repository")
+
+    def allowed(user, repo, action):
+        return engine.check({"principal": {"type": "User", "id": user}, "action": action,
+                             "resource": {"type": "Repository", "id": repo}}).allowed
+
+    server, url = _serve(tmp_path, EXAMPLES / "repos")
+    try:
+        for action in ("read", "write", "admin"):
+            for repo in repos:
+                want = [u for u in users if allowed(u, repo, action)]
+                request = {"principal": {"type": "User", "id": users[0]}, "action": action,
+                           "resource": {"type": "Repository", "id": repo}}
+                assert list(engine.search("subject", request)[0].results) == want
+                body = {"subject": {"type": "User"}, "action": {"name": action},
+                        "resource": {"type": "Repository", "id": repo}}
+                found = httpx.post(url + "/access/v1/search/subject", json=body, timeout=10)
+                assert [r["id"] for r in found.json()["results"]] == want
+            for user in users:
+                want = [r for r in repos if allowed(user, r, action)]
+                request = {"principal": {"type": "User", "id": user}, "action": action,
+                           "resource": {"type": "Repository"}}
+                assert list(engine.search("resource", request)[0].results) == want
+        assert list(engine.search("subject", {
+            "principal": {"type": "User", "id": "ana"}, "action": "write",
+            "resource": {"type": "Repository", "id": "api"}})[0].results) == \
+            ["ana", "cleo", "eli", "fay"]  # a team's team, org admins and writers, admins
+    finally:
+        server.terminate()

@@ -90,7 +90,7 @@ async def _run(tmp):
         await client.initialize_async(lsp.InitializeParams(
             capabilities=lsp.ClientCapabilities(), root_uri=from_fs_path(str(tmp))))
         client.initialized(lsp.InitializedParams())
-        await _exercise(session, tmp)
+        await _exercise(session, tmp / "orders")
         await client.shutdown_async(None)
         client.exit(None)
     finally:
@@ -173,9 +173,40 @@ async def _exercise(s: Session, tmp):
     names = {sym.name: sym for sym in outline}
     assert {"User", "Order", "refund_limit", "admin"} <= set(names)
     assert "card_last4" in {c.name for c in names["Order"].children}
+    await _relationships(s, tmp.parent / "repos")
+
+
+async def _relationships(s: Session, tmp):
+    """Language 1.2: entity types and references in hover, definitions and completion."""
+    policy, schema = tmp / "repos.policy", tmp / "schema.policy"
+    text, schema_text = policy.read_text(), schema.read_text()
+    s.open(policy)
+    assert not await s.diagnosed(policy)
+    s.open(schema)
+    # the only finding in the schema is W203: Repository has no show rule
+    assert [d.code for d in await s.diagnosed(schema)] == ["W203"]
+    # a referenced type: hover shows its parents, definition goes to its declaration
+    assert "in OrgPermission" in await s.hover(schema, *_at(schema_text, "owner: Organization",
+                                                            8))
+    where = await s.definition(policy, *_at(text, "resource.owner.admins", 9))
+    assert where.range.start.line == _at(schema_text, "  owner: Organization")[0]
+    where = await s.definition(schema, *_at(schema_text, "owner: Organization", 8))
+    assert where.range.start.line == _at(schema_text, "entity Organization")[0]
+    # completion: attributes through a reference, entity literals after `in`
+    edited = text.replace("  org_admins:", "  x: allow read when resource.owner.\n"
+                          "  y: allow read when principal in \n  org_admins:")
+    s.change(policy, edited, 2)
+    await s.diagnosed(policy)
+    line = _at(edited, "x: allow read when resource.owner.")[0]
+    assert {"readers", "writers", "admins"} <= await s.complete(
+        policy, line, len(edited.splitlines()[line]))
+    line = _at(edited, "y: allow read when principal in ")[0]
+    assert {'Team("")', 'Organization("")'} <= await s.complete(
+        policy, line, len(edited.splitlines()[line]))
 
 
 def test_a_language_server_session_over_stdio(tmp_path):
     pytest.importorskip("pygls")
-    shutil.copytree(EXAMPLES / "orders", tmp_path, dirs_exist_ok=True)
+    shutil.copytree(EXAMPLES / "orders", tmp_path / "orders")
+    shutil.copytree(EXAMPLES / "repos", tmp_path / "repos")
     asyncio.run(asyncio.wait_for(_run(tmp_path), 90))

@@ -133,3 +133,16 @@ def test_output_mistakes_are_diagnostics(text, code):
     with pytest.raises(PolicyError) as exc:
         compile_text(policy)
     assert code in [d.code for d in exc.value.diagnostics]
+
+
+def test_output_headers_never_carry_what_a_header_cannot():
+    """Envoy headers from outputs: a string with a line break, a control byte or edge
+    spaces stays out (it would split or smuggle a header); other values are JSON."""
+    from policyd.server.envoy import output_headers
+
+    found = output_headers({
+        "p.a": {"plain": "break-glass", "crlf": "ok\r\nx-policyd-decision: allowed",
+                "nul": "a\x00b", "edge": " padded", "many": ["b", "a\n"], "n": 2.5},
+        "p.b": {"plain": "second rule: the first wins", "Upper": True}})
+    assert found == {"output-plain": "break-glass", "output-many": '["b","a\\n"]',
+                     "output-n": "2.5", "output-upper": "true"}

@@ -54,3 +54,16 @@ def test_plan_snippet_prints_what_it_says(monkeypatch):
 def test_policy_test_snippet_is_one_of_the_orders_examples_tests():
     snippet = next(body for lang, body in BLOCKS if body.startswith("test "))
     assert snippet in (ROOT / "policies/examples/orders/orders.test.policy").read_text()
+
+
+def test_relationship_snippets_are_the_repos_example_and_print_what_they_say(monkeypatch):
+    policy = next(body for lang, body in BLOCKS if body.startswith("policy repos"))
+    source = (ROOT / "policies/examples/repos/repos.policy").read_text()
+    assert all(line in source for line in policy.splitlines())
+    monkeypatch.chdir(ROOT)
+    code = next(body for lang, body in BLOCKS if lang == "python" and "repos" in body)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    expected = re.search(r"# (.*)$", code.strip().splitlines()[-1]).group(1)
+    assert out.getvalue().strip() == expected

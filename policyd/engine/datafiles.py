@@ -21,7 +21,7 @@ def parse_file(path: str, text: str, report: Callable[[Diagnostic], None]) -> li
     """(value, Span) per entry; a JSON syntax error is one diagnostic for the file."""
     out = []
     if path.endswith(".jsonl"):
-        for number, line in enumerate(text.split("\n"), 1):  # not splitlines: see _lines
+        for number, line in enumerate(text.split("\n"), 1):  # not splitlines: see _pieces
             if line.strip():
                 try:
                     out.append((json.loads(line), Span(path, number, 1)))
@@ -60,7 +60,7 @@ def parse_file(path: str, text: str, report: Callable[[Diagnostic], None]) -> li
     return out
 
 
-CHUNK = 20_000  # .jsonl lines decoded at once: fast, and the decoded chunk is let go
+PIECE = 1 << 20  # characters of .jsonl decoded at once: fast, and never a long GIL hold
 
 
 def _nth_line(path: str, part: list[str], start: int, i: int) -> Span:
@@ -74,12 +74,21 @@ def _nth_line(path: str, part: list[str], start: int, i: int) -> Span:
     return Span(path, start + 1, 1)
 
 
-def _lines(text: str) -> list[str]:
-    """The lines of a .jsonl file: split on "\n" only. str.splitlines() also splits at
-    U+2028, U+2029, U+0085 and others, which JSON strings may hold unescaped: the
-    halves would be joined back with a comma (`"eng\u2028"` read as `"eng,"`)."""
-    lines = text.split("\n")
-    return lines[:-1] if lines and not lines[-1] else lines
+def _pieces(text: str):
+    """(first line number - 1, lines) of a .jsonl text, about PIECE characters at a time:
+    no call holds the GIL for long on a 200 MB file (decisions keep flowing while a
+    reload reads it). Lines split on "\n" only: str.splitlines() also splits at U+2028,
+    U+2029, U+0085 and others, which JSON strings may hold unescaped, and the halves would
+    be joined back with a comma (`"eng\u2028"` read as `"eng,"`)."""
+    pos, start, size = 0, 0, len(text)
+    while pos < size:
+        end = text.find("\n", min(pos + PIECE, size - 1))
+        end = size if end < 0 else end + 1
+        lines = text[pos:end].split("\n")
+        if not lines[-1]:
+            lines.pop()  # the newline that ends the piece
+        yield start, lines
+        start, pos = start + len(lines), end
 
 
 def chunks(path: str, text: str, report):
@@ -87,9 +96,7 @@ def chunks(path: str, text: str, report):
     finds entry i's line when it has a problem. A syntax error is reported with its line
     and, in .jsonl, the other lines still count."""
     if path.endswith(".jsonl"):
-        lines = _lines(text)
-        for start in range(0, len(lines), CHUNK):
-            part = lines[start:start + CHUNK]
+        for start, part in _pieces(text):
             try:
                 try:  # blank lines are rare: join first, filter only when needed
                     values = json.loads("[" + ",".join(part) + "]")

@@ -23,6 +23,7 @@ from .validation import Explainer
 
 _KEYS = {"type", "id", "attrs", "kind", "parents"}
 _KINDS = ("principal", "resource", "entity")
+_EMPTY_ROW: dict = {}  # the stored attributes of every entity that has none: one dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ def build(data: dict[str, str], schema: Schema, validators: dict,
         if collecting:
             gc.enable()
     parents = {name: table for name, table in loader.parents.items() if table}
-    if not diags:
+    if not diags and not loader.ordered:  # in file order every parent came first: a DAG
         cycle = find_cycle(parents)
         if cycle is not None:
             diags.append(_cycle_diagnostic(cycle, data))
@@ -72,6 +73,13 @@ class _Loader:
         self.explain, self.pool = Explainer(schema, max_bytes), {}.setdefault
         self.rows: dict[tuple[str, str], dict] = {}  # keyed by strings: schemas hash slowly
         self.parents: dict[str, dict] = {}
+        # every parent pair, pooled; also every loaded entity of a type that may be a
+        # parent. A parent new to it was not loaded before its child: the data is then
+        # not in an order that proves it acyclic, and find_cycle runs.
+        self.pairs: dict = {}
+        self.ordered = True
+        self.parent_types = {t for kind in _KINDS for s in self._declared(kind).values()
+                             for t in s.parents}
         # (kind or None, type) -> (validator, rows, allowed parent types, parents table)
         self.slots: dict = {}
         for kind in _KINDS:
@@ -94,10 +102,12 @@ class _Loader:
             return None
         rows = self.rows.setdefault((kind, s.name), {})
         table = self.parents.setdefault(s.name, {}) if s.parents else None
-        return (check or _no_attrs, rows, s.parents, table)
+        return (check or _no_attrs, rows, s.parents, table, s.name in self.parent_types)
 
     def load(self, values: list, where: Callable[[int], Span]) -> None:
-        slots, pool = self.slots, self.pool
+        slots, pool, ordered = self.slots, self.pool, self.ordered
+        pairs_seen = self.pairs
+        pair_pool = pairs_seen.setdefault
         for index, value in enumerate(values):
             # the short path: a well-formed entry of a known type whose attributes check
             if type(value) is dict and type(value.get("type")) is str and "id" in value and \
@@ -113,12 +123,18 @@ class _Loader:
                         if found is not None:
                             if slot[3] is None:
                                 raise ParentsInvalid
-                            slot[3][eid] = parents_of(found, slot[2], pool)
-                        slot[1][eid] = row
+                            seen = len(pairs_seen)
+                            slot[3][eid] = parents_of(found, slot[2], pair_pool)
+                            ordered = ordered and len(pairs_seen) == seen
+                        if slot[4]:  # it may be a parent: its parents came first
+                            pair = (value["type"], eid)
+                            pair_pool(pair, pair)
+                        slot[1][eid] = row or _EMPTY_ROW
                         continue
                     except Exception:
                         pass
             self._explain(value, where(index))
+        self.ordered = ordered
 
     def tables(self, parents: dict) -> EntityData:
         out = []

@@ -207,6 +207,8 @@ class Engine:
         else:
             plan, parts = plan_parts(state, request, self.clock)
             found = outcome(state, plan, parts, self.rate_store, self.clock, self.rate_failure)
+            if found.outputs:  # 1.2: logged always, as for check
+                extra = {**(extra or {}), "outputs": found.outputs}
         decision_id = self.recorder.record(state.records, request or {}, recorded(found), t0,
                                            request_id, peer, extra)
         return found, decision_id

@@ -139,9 +139,11 @@ class EntityData:
         resource dict (it may carry the ancestors of parents the request sent)."""
         if a == b and ta == tb:
             return True
-        found = own.get(ANCESTORS) if own is not None else None
-        if found is None:
-            found = self.ancestors(ta, a)
+        found = own.get(ANCESTORS) if own else None
+        if found is None:  # the memo inline: this is every `in` of every decision
+            found = self.memo.get(ta, EMPTY_ANCESTORS).get(a)
+            if found is None:
+                found = self.ancestors(ta, a)
         ids = found.get(tb)
         return ids is not None and b in ids
 

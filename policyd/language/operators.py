@@ -160,7 +160,7 @@ class OperatorChecks:
         values = right.value if is_set(right.type) else [right.value]
         for value in values:
             if isinstance(value, str) and value not in declared:
-                self.error(span, "E340", f"no {left.entity} type is named {value!r}",
+                self.error(span, "E340", f"no {left.entity} type is named `{value}`",
                            did_you_mean(value, declared) or "declared: " + ", ".join(declared))
 
     def _like(self, e: n.Binary, left: IR, right: IR) -> IR:

@@ -23,6 +23,7 @@ class PlanRule:
     fields: tuple[str, ...] = ()  # show rules: the fields they grant
     effect: str = ""
     actions: tuple[str, ...] = ()
+    output: tuple = ()  # allow rules (1.2): (key, IR) pairs, what a gateway may forward
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ def build_program(cs: CheckedSet) -> PlanProgram:
         for action in res.actions:
             denies = tuple(PlanRule(r.name, r.cond) for r in rules
                            if r.effect == "deny" and action in r.actions)
-            allows = tuple(PlanRule(r.name, r.cond) for r in rules
+            allows = tuple(PlanRule(r.name, r.cond, output=r.output) for r in rules
                            if r.effect == "allow" and action in r.actions)
             actions[action] = (denies, allows)
         shows = tuple(PlanRule(r.name, r.cond, r.fields) for r in rules if r.effect == "show")

@@ -22,11 +22,13 @@ def entity_type(ir) -> str:
     return repr(ir.type)
 
 
-def own(ir) -> str:
-    """`P` / `R` for the request's principal / resource (whose parents a request may
-    send), else None."""
+def own(ir, cs) -> str:
+    """`P` / `R` for the request's principal / resource where a request may send its
+    parents (a type with parent types, not stored as a whole), else None."""
     if isinstance(ir, Op) and ir.op == "self":
-        return "P" if ir.data == "principal" else "R"
+        types = ir.type.split(" | ")
+        if any(cs.typed(t).parents and not cs.typed(t).whole for t in types):
+            return "P" if ir.data == "principal" else "R"
     return "None"
 
 
@@ -58,7 +60,7 @@ class RelationCode:
             x, y = ir.args
             target = entity_type(y) if op == "within" else repr(y.type[4:-1])
             call = "inside" if op == "within" else "inside_any"
-            return f"_g.{call}({entity_type(x)}, {a[0]}, {own(x)}, {target}, {a[1]})"
+            return f"_g.{call}({entity_type(x)}, {a[0]}, {own(x, self.cs)}, {target}, {a[1]})"
         t, attr, path = ir.data
         if op == "deref":
             return f"_g.entity({t!r}, {a[0]}, {path!r})[{attr!r}]"

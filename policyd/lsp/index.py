@@ -39,6 +39,7 @@ class Index:
         self.consts: dict[str, tuple[n.ConstDecl, str]] = {}
         self.policies: dict[str, tuple[n.PolicyDecl, str]] = {}
         self.fixtures: dict[str, tuple[t.FixtureDecl, str]] = {}
+        self.conditions: dict[str, tuple[n.ConditionDecl, str]] = {}  # 1.2
         for file, tree in analysis.policies.items():
             for d in tree.decls:
                 self._add(d, file)
@@ -48,7 +49,7 @@ class Index:
 
     def _add(self, d, file: str) -> None:
         kinds = {n.PrincipalDecl: "principal", n.ResourceDecl: "resource",
-                 n.RecordDecl: "record"}
+                 n.RecordDecl: "record", n.EntityDecl: "entity"}
         if type(d) in kinds:
             self.types[d.name.value] = (kinds[type(d)], d, file)
         elif isinstance(d, n.ContextDecl):
@@ -59,6 +60,10 @@ class Index:
             self.consts[d.name.value] = (d, file)
         elif isinstance(d, n.PolicyDecl):
             self.policies[d.name.value] = (d, file)
+            for c in d.conditions:
+                self.conditions.setdefault(c.name.value, (c, file))
+        elif isinstance(d, n.ConditionDecl):
+            self.conditions[d.name.value] = (d, file)
 
     # ---- where the cursor is ------------------------------------------------------------
 
@@ -96,12 +101,14 @@ class Index:
             for name, (kind, decl, _) in self.types.items():
                 if kind == root and (wanted is None or name in wanted):
                     current.update({a.name.value: a for a in decl.attrs})
-        for step in path:
+        for step in path:  # records by type, references by the type they name (1.2)
             attr = current.get(step)
             target = self.types.get(attr.type.name.value) if attr is not None else None
-            if target is None or target[0] != "record":
+            if target is None:
                 return {}
-            current = {a.name.value: a for a in target[1].attrs}
+            current = {a.name.value: a for a in target[1].attrs
+                       if target[0] in ("record", "entity") or a.stored or
+                       getattr(target[1], "stored", False)}
         return current
 
     def declarer(self, attr: n.AttrDecl) -> tuple[str, str]:
@@ -133,7 +140,7 @@ class Index:
         if word in self.types:
             _, decl, decl_file = self.types[word]
             return _place(decl_file, decl.name.span, word)
-        for table in (self.roles, self.consts, self.policies, self.fixtures):
+        for table in (self.roles, self.consts, self.conditions, self.policies, self.fixtures):
             if word in table:
                 decl, decl_file = table[word]
                 return _place(decl_file, decl.name.span, word)
@@ -153,6 +160,9 @@ class Index:
         if word in self.consts:
             decl = self.consts[word][0]
             return f"```policyd\nconst {word} = {expr(decl.value)}\n```"
+        if word in self.conditions:
+            decl = self.conditions[word][0]
+            return f"```policyd\ncondition {word} = {expr(decl.value)}\n```"
         if word in self.types:
             return self._type_hover(word)
         if word in self.policies:
@@ -195,7 +205,9 @@ class Index:
     def _type_hover(self, name: str) -> str:
         kind, decl, _ = self.types[name]
         owner = f" owned by {decl.owner.value}" if getattr(decl, "owner", None) else ""
-        lines = [f"{kind} `{name}`{owner}", ""]
+        parents = getattr(decl, "parents", ())
+        within = f" in {', '.join(p.value for p in parents)}" if parents else ""
+        lines = [f"{kind} `{name}`{within}{owner}", ""]
         lines += [f"- `{a.name.value}{'?' if a.optional else ''}`: `{a.type.text()}`"
                   for a in decl.attrs]
         if getattr(decl, "actions", ()):
@@ -217,6 +229,10 @@ class Index:
             return out
         if re.search(r"\bis\s+\w*$", before):
             return [(r, "role") for r in self.roles]
+        if re.search(r"\bin\s+\w*$", before) or re.search(r"\bin\s+\[[^\]]*$", before):
+            # an entity literal: a type and its id (1.2)
+            return [(f'{name}("")', f"{kind} literal") for name, (kind, _, _) in
+                    self.types.items() if kind != "record"]
         if re.search(r"\bgiven\b[^{}]*$", before):
             return [(f, "fixture") for f in self.fixtures]
         head = _HEAD.match(before)
@@ -237,7 +253,7 @@ class Index:
                 kids = [(r.label.value if r.label else f"#{i}", "rule", r.span, [])
                         for i, r in enumerate(d.rules, 1)]
                 out.append((d.name.value, "policy", d.name.span, kids))
-            elif isinstance(d, n.PrincipalDecl | n.ResourceDecl | n.RecordDecl):
+            elif isinstance(d, n.PrincipalDecl | n.ResourceDecl | n.RecordDecl | n.EntityDecl):
                 kids = [(a.name.value, "attribute", a.name.span, []) for a in d.attrs]
                 out.append((d.name.value, "type", d.name.span, kids))
             elif isinstance(d, n.ContextDecl):
@@ -245,7 +261,7 @@ class Index:
                 out.append(("context", "type", d.span, kids))
             elif isinstance(d, n.RoleDecl):
                 out.append((d.name.value, "role", d.name.span, []))
-            elif isinstance(d, n.ConstDecl):
+            elif isinstance(d, (n.ConstDecl, n.ConditionDecl)):
                 out.append((d.name.value, "constant", d.name.span, []))
             elif isinstance(d, n.RoutesDecl):
                 out.append((f"routes for {d.resource.value}", "routes", d.span, []))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
 import grpc
@@ -34,6 +35,7 @@ SERVICE = "envoy.service.auth.v3.Authorization"
 PREFIX = "x-policyd-"
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 _JWT_FILTER = "envoy.filters.http.jwt_authn"
+_HEADER_SAFE = re.compile(r"[!-~](?:[ -~]{0,8190}[!-~])?")  # no control bytes, no edge space
 
 
 class EnvoyAuthorizer:
@@ -160,6 +162,7 @@ class EnvoyAuthorizer:
         if found.verdict == ALLOWED:
             add["visible-fields"] = ",".join(f for f, v in found.plan.visible.items()
                                              if v is True)
+            add.update(output_headers(found.outputs))
         out = ea.CheckResponse()  # built in place: a made message would be copied in
         out.status.code = code_pb2.OK
         ok = out.ok_response
@@ -179,6 +182,8 @@ class EnvoyAuthorizer:
             rules.values.add().string_value = rule
         who = fields["principal"].struct_value.fields
         who["type"].string_value, who["id"].string_value = principal["type"], principal["id"]
+        if found.outputs:  # 1.2: typed, per deciding rule
+            fields["outputs"].struct_value.update(found.outputs)
         return out
 
     def _refuse(self, status: int, code: str, reason: str, extra: dict, request_id: str,
@@ -197,6 +202,26 @@ class EnvoyAuthorizer:
     def _count(self, verdict: str) -> None:
         if self.metrics is not None:
             self.metrics.gateway(verdict)
+
+
+def output_headers(outputs: dict) -> dict:
+    """`output-KEY` headers (KEY as written, lower case) from a decision's outputs: a string as itself when
+    it is printable ASCII, any other value as JSON; the first rule in source order wins a
+    key several rules give. A string a header cannot carry stays in the metadata only."""
+    out: dict = {}
+    for values in outputs.values():
+        for key, value in values.items():
+            name = "output-" + key.lower()
+            if name in out:
+                continue
+            if type(value) is str:
+                if _HEADER_SAFE.fullmatch(value):
+                    out[name] = value
+            else:
+                text = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+                if len(text) <= 8192:
+                    out[name] = text
+    return out
 
 
 def _typed(t: str, value: str):
