@@ -15,7 +15,7 @@ from ..language.checked import CheckedSet
 from ..language.codegen import generate
 from ..language.diagnostics import PolicyError
 from ..language.planning import build_program
-from ..language.sources import Snapshot, read_snapshot, version_of
+from ..language.sources import Snapshot, as_text, read_snapshot, version_of
 from .dataload import build as build_entities
 from .policyset import DEFAULT_MAX_STRING_BYTES, PolicySet, functions, instantiate
 from .routes import RouteTable
@@ -34,7 +34,8 @@ def compile_checked(checked: CheckedSet, name: str,
     schema = checked.schema()
     entities, problems = build_entities(data, schema, validators, max_string_bytes)
     if problems:
-        raise PolicyError(problems, {**checked.sources, **data})
+        raise PolicyError(problems, {**checked.sources,
+                                     **{k: as_text(v) for k, v in data.items()}})
     namespace["_g"] = entities
     return PolicySet(
         name=name,

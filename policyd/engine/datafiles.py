@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ..language.diagnostics import Diagnostic
 from ..language.nodes import Span
+from ..language.sources import as_text
 
 
 def _line_of(text: str, pos: int) -> tuple[int, int]:
@@ -74,7 +75,16 @@ def _nth_line(path: str, part: list[str], start: int, i: int) -> Span:
     return Span(path, start + 1, 1)
 
 
-def _pieces(text: str):
+def _pieces(text):
+    """(first line number - 1, lines) of a .jsonl text (a str or a DataText's pieces)."""
+    start = 0
+    for piece in getattr(text, "pieces", (text,)):
+        for first, lines in _piece_lines(piece):
+            yield start + first, lines
+        start += piece.count("\n") + (not piece.endswith("\n"))
+
+
+def _piece_lines(text: str):
     """(first line number - 1, lines) of a .jsonl text, about PIECE characters at a time:
     no call holds the GIL for long on a 200 MB file (decisions keep flowing while a
     reload reads it). Lines split on "\n" only: str.splitlines() also splits at U+2028,
@@ -108,6 +118,7 @@ def chunks(path: str, text: str, report):
                 continue
             yield values, lambda i, part=part, start=start: _nth_line(path, part, start, i)
         return
+    text = as_text(text)  # one JSON document: parsed whole
     try:
         values = json.loads(text)
     except (json.JSONDecodeError, RecursionError, ValueError):

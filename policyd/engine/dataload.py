@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..language.diagnostics import Diagnostic, did_you_mean
 from ..language.nodes import Span
 from ..language.schema import EntitySchema, Schema
+from ..language.sources import as_text
 from .datafiles import chunks, parse_file
 from .entities import EntityData, Tables
 from .graph import ParentsInvalid, find_cycle, parents_of
@@ -56,6 +57,8 @@ def build(data: dict[str, str], schema: Schema, validators: dict,
         for path, text in data.items():
             for values, where in chunks(path, text, diags.append):
                 loader.load(values, where)
+                if collecting:  # this piece's young objects now, in a few ms (untracking
+                    gc.collect(1)  # most): never millions at once when it is enabled again
     finally:
         if collecting:
             gc.enable()
@@ -230,13 +233,13 @@ def entry_of(value, where: Span, report) -> Entry | None:
                  value.get("parents"))
 
 
-def _cycle_diagnostic(cycle: list, data: dict[str, str]) -> Diagnostic:
+def _cycle_diagnostic(cycle: list, data: dict) -> Diagnostic:
     """E508 at the entry of the cycle's first entity (found again by parsing the files:
     only on this error path)."""
     text = " -> ".join(f"{t}({i!r})" for t, i in cycle)
     first = cycle[0]
     for path, source in data.items():
-        for value, span in parse_file(path, source, lambda d: None):
+        for value, span in parse_file(path, as_text(source), lambda d: None):
             if isinstance(value, dict) and (value.get("type"), value.get("id")) == first:
                 return Diagnostic.at(span, "E508", f"the parents form a cycle: {text}",
                                      "an entity is never its own ancestor")

@@ -78,7 +78,7 @@ class Snapshot:
     root: Path
     sources: dict[str, str]  # policy (and with include_tests, test) files
     identities: dict[str, Identity]
-    data: dict[str, str] = field(default_factory=dict)  # entity data files
+    data: dict = field(default_factory=dict)  # entity data files: str or DataText
     data_paths: tuple[str, ...] = ()  # --data paths outside the set
 
     @property
@@ -112,20 +112,60 @@ def _identity(path: Path, data: bytes) -> Identity:
 PIECE = 4 << 20  # bytes decoded at once: a long decode would hold the GIL for long
 
 
+class DataText:
+    """A large data file's text as pieces that each end at a line end. One str of 200 MB
+    takes one long hold of the GIL to build (0.4-0.9 s measured: decisions stop for it
+    during a reload); pieces never do. Joined (`str()`) only where a diagnostic needs the
+    whole text."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: tuple[str, ...]):
+        self.pieces = pieces
+
+    def __str__(self) -> str:
+        return "".join(self.pieces)
+
+
+def as_text(text) -> str:
+    """A source's or data file's whole text (a DataText joined)."""
+    return text if type(text) is str else str(text)
+
+
+def decoded_data(raw: bytes):
+    """A data file's text: a str when small, else a DataText of pieces of about PIECE
+    bytes, each ending at a line end (a .jsonl line is never split across two)."""
+    if len(raw) <= PIECE:
+        return raw.decode("utf-8")
+    pieces, carry = [], ""
+    for part in _decoded_parts(raw):
+        part = carry + part
+        end = part.rfind("\n") + 1
+        if end:
+            pieces.append(part[:end])
+        carry = part[end:]
+    if carry:
+        pieces.append(carry)
+    return DataText(tuple(pieces))
+
+
 def decoded(raw: bytes) -> str:
     """UTF-8 text, decoded a few megabytes at a time (a reload of 200 MB of data never
     stops decisions for the whole decode); errors give their position in the file."""
     if len(raw) <= PIECE:
         return raw.decode("utf-8")
+    return "".join(_decoded_parts(raw))
+
+
+def _decoded_parts(raw: bytes):
     decoder = codecs.getincrementaldecoder("utf-8")()
-    parts, view = [], memoryview(raw)
+    view = memoryview(raw)
     for at in range(0, len(raw), PIECE):
         try:
-            parts.append(decoder.decode(view[at:at + PIECE], final=at + PIECE >= len(raw)))
+            yield decoder.decode(view[at:at + PIECE], final=at + PIECE >= len(raw))
         except UnicodeDecodeError as exc:
             raise UnicodeDecodeError(exc.encoding, raw, exc.start + at - len(
                 decoder.getstate()[0]), exc.end + at, exc.reason) from None
-    return "".join(parts)
 
 
 def read_snapshot(path: str | Path, include_tests: bool = False,
@@ -153,7 +193,10 @@ def read_snapshot(path: str | Path, include_tests: bool = False,
             raise PolicyError([Diagnostic.for_path(str(file), "E000", f"{file} kept changing "
                                                    "while it was read")])
         try:
-            (sources if file in policies else data)[str(file)] = decoded(raw)
+            if file in policies:
+                sources[str(file)] = decoded(raw)
+            else:
+                data[str(file)] = decoded_data(raw)
         except UnicodeDecodeError as exc:
             raise PolicyError([Diagnostic.for_path(str(file), "E000", f"cannot read {file}: "
                                                    f"not UTF-8 ({exc.reason} at byte "
@@ -200,6 +243,6 @@ def version_of(sources: dict[str, str], root: str | Path | None = None,
         inside = base is not None and Path(path).is_relative_to(base)
         name = str(Path(path).relative_to(base)) if inside else Path(path).name
         digest = (digests or {}).get(path) or \
-            hashlib.sha256(every[path].encode("utf-8", "surrogatepass")).hexdigest()
+            hashlib.sha256(as_text(every[path]).encode("utf-8", "surrogatepass")).hexdigest()
         h.update(name.encode() + b"\0" + digest.encode() + b"\0")
     return "sha256:" + h.hexdigest()[:16]

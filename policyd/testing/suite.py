@@ -16,7 +16,7 @@ from ..engine.policyset import PolicySet
 from ..language import check_sources, parse_each
 from ..language.checked import CheckedSet
 from ..language.diagnostics import Diagnostic, PolicyError
-from ..language.sources import POLICY_SUFFIX, TEST_SUFFIX, read_snapshot, version_of
+from ..language.sources import POLICY_SUFFIX, TEST_SUFFIX, as_text, read_snapshot, version_of
 from .checker import check_tests_and_warn
 from .parse import parse_tests
 from .plan import CheckedTest
@@ -94,7 +94,7 @@ def load(source: SetSource) -> Suite:
     """Compile the set with its entity data and check its tests; PolicyError carries every
     problem of all of them."""
     snap = read_snapshot(source.root, include_tests=True, data_paths=source.data)
-    every = {**snap.sources, **snap.data}
+    every = {**snap.sources, **{k: as_text(v) for k, v in snap.data.items()}}
     tests = {k: v for k, v in snap.sources.items() if k.endswith(TEST_SUFFIX)}
     policies = {k: v for k, v in snap.sources.items() if k not in tests}
     name = str(source.root)
