@@ -390,3 +390,30 @@ def test_a_large_data_file_is_read_in_pieces_with_the_same_lines(tmp_path, monke
     with pytest.raises(PolicyError) as exc:
         compile_path(tmp_path)
     assert [(d.code, d.line) for d in exc.value.diagnostics] == [("E507", 251)]
+
+
+def test_the_decision_log_records_the_ancestors_used_not_the_graph():
+    """Item 5: a record names, for each deciding rule with an `in`, the chain that made it
+    hold; a decision no `in` decided has none; batches the same per decision."""
+    from .conftest import EXAMPLES
+
+    records: list = []
+    engine = Engine.from_path(EXAMPLES / "repos", decision_sink=records.append)
+
+    def request(user, action, repo):
+        return {"principal": {"type": "User", "id": user}, "action": action,
+                "resource": {"type": "Repository", "id": repo}}
+
+    engine.decide(request("ana", "maintain", "api"))
+    assert records[-1]["via"] == {"repos.maintainers": [
+        'User("ana") -> Team("sre") -> Team("platform") -> RepoPermission("api_maintainers")']}
+    engine.decide(request("cleo", "admin", "web"))  # through the owning organisation
+    assert records[-1]["via"] == {"repos.org_admins": [
+        'User("cleo") -> OrgPermission("acme_admins")']}
+    engine.decide(request("dev", "write", "api"))
+    assert records[-1]["reasons"] == ["default_deny"] and "via" not in records[-1]
+    engine.decide_batch({"type": "User", "id": "ben"}, [
+        {"resource": {"type": "Repository", "id": "web"}, "actions": ["write", "admin"]}])
+    assert records[-2]["via"] == {"repos.writers": [
+        'User("ben") -> Team("frontend") -> RepoPermission("web_writers")']}
+    assert "via" not in records[-1]

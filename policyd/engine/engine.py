@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import search
+from .ancestry import ancestors_used, batch_used
 from .compiler import compile_path
 from .deciding import decide, plain
 from .envelope import (
@@ -134,8 +135,11 @@ class Engine:
         if type(request) is not dict:
             request = self._as_dict(request)
         decision = self._check(request, explain, state)
+        via = None
+        if self.recorder.sink is not None and state.ps.rules_with_in and decision.reasons:
+            via = ancestors_used(state, request, decision)  # 1.2
         return decision, self.recorder.record(state.records, request, decision, t0,
-                                              request_id, peer)
+                                              request_id, peer, via and {"via": via})
 
     def decide_batch(self, principal: dict, items: list[dict], context: dict | None = None,
                      dry_run: bool = False, *, request_id: str = "",
@@ -143,8 +147,11 @@ class Engine:
         """`check_batch` with a decision_id (and a record, with a sink) per decision."""
         t0, state = _time.perf_counter(), self._state
         decisions = self._check_batch(state, principal, items, context, dry_run)
+        via = None
+        if self.recorder.sink is not None and state.ps.rules_with_in:  # 1.2
+            via = batch_used(state, principal, items, decisions)
         ids = self.recorder.record_batch(state.records, principal, items, context, dry_run,
-                                         decisions, t0, request_id, peer)
+                                         decisions, t0, request_id, peer, via)
         return list(zip(decisions, ids, strict=True))
 
     def plan(self, request: dict, *, request_id: str = "", peer: str = "") -> Plan:

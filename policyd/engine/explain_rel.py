@@ -20,6 +20,9 @@ def literal(value, t: str) -> str:
     if t.startswith("set<"):
         inner = t[4:-1]
         return "[" + ", ".join(literal(v, inner) for v in sorted(value)) + "]"
+    if type(value) is str and value.isascii() and value.isprintable() and '"' not in value \
+            and "\\" not in value:
+        return f'{t}("{value}")'  # what json.dumps gives, without its cost (decision logs)
     return f"{t}({json.dumps(value)})"
 
 

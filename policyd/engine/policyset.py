@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from ..language.allows import ALLOW_BITS
 from ..language.codegen import Generated
 from ..language.diagnostics import Diagnostic
-from ..language.planning import PlanProgram
+from ..language.planning import PlanProgram, rules_with_in
 from ..language.schema import RuleInfo, Schema
 from ..language.sources import Snapshot
 from . import runtime
@@ -109,6 +109,17 @@ class PolicySet:
         names = ("roles", *self.role_attrs)
         return any(a.sensitive for p in self.schema.principals.values() for a in p.attrs
                    if a.name in names)
+
+    @functools.cached_property
+    def explainers(self) -> dict:
+        """Resource type -> its explainer for the decision log's chains (ancestry.py),
+        made on first use: its closures are built once per set, not per record."""
+        return {}
+
+    @functools.cached_property
+    def rules_with_in(self) -> dict:
+        """Rule name -> condition, for rules with an `in` (1.2: the decision log's chains)."""
+        return rules_with_in(self.plans)
 
     @functools.cached_property
     def planner(self) -> dict:

@@ -184,18 +184,22 @@ class Recorder:
 
     def record_batch(self, records: RecordBuilder, principal: dict, items: list[dict],
                      context: dict | None, dry_run: bool, decisions: list, t0: float,
-                     request_id: str, peer: str) -> list[str]:
-        """One id, and with a sink one record, per (item, action) decision."""
+                     request_id: str, peer: str, via: list | None = None) -> list[str]:
+        """One id, and with a sink one record, per (item, action) decision; `via`, the
+        chains of each decision's `in` tests (ancestry.py), where a rule had any."""
         ids = [self.ids() for _ in decisions]
         if self.sink is None or not decisions:
             return ids
         each = (time.perf_counter() - t0) * 1e6 / len(decisions)
         pairs = ((item, action) for item in items for action in item["actions"])
-        for (item, action), d, did in zip(pairs, decisions, ids, strict=True):
+        for n, ((item, action), d, did) in enumerate(zip(pairs, decisions, ids, strict=True)):
             request = {"principal": principal, "action": action, "resource": item["resource"],
                        "context": context, "write_fields": item.get("write_fields"),
                        "dry_run": dry_run}
-            self.emit(records.build(request, d, did, each, request_id, peer))
+            record = records.build(request, d, did, each, request_id, peer)
+            if via is not None and via[n]:
+                record["via"] = via[n]
+            self.emit(record)
         return ids
 
     def emit(self, record: dict | str, to: Callable | None = None) -> None:

@@ -105,3 +105,21 @@ def _uses(ir, keyed: dict) -> frozenset:
     if ir.type == "bool" and out and len(paths) == 1 and all(u[0] == "key" for u in out):
         keyed[id(ir)] = KeyedLookup(next(iter(paths)), tuple(u[2] for u in out))
     return out
+
+
+def rules_with_in(plans) -> dict:
+    """Rule name -> condition, for the rules whose condition has an `in` through the
+    hierarchy (built once per set)."""
+    return {rule.name: rule.cond for tp in plans.types.values() for rule in tp.every
+            if rule.cond is not None and _has_in(rule.cond)}
+
+
+def _has_in(ir) -> bool:
+    todo = [ir]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, Op):
+            if node.op in ("within", "within_any"):
+                return True
+            todo.extend(node.args)
+    return False
