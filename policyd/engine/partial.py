@@ -108,6 +108,8 @@ class Compiler(RelationPartial):
 
     def __init__(self, res: EntitySchema, records: dict, keyed: dict, runtime=None):
         self.res, self.records, self.keyed = res, records, keyed
+        # rows whose parents are not all in the data carry the direct one in a column
+        self.parent_column = bool(res.parents) and not res.whole and "parent" not in res.by_name
         # a reference's column holds its id: residual nodes carry the runtime type
         self.runtime = runtime or (lambda t: t)
         self.cache: dict = {}  # IR (by value) -> closure: equal conditions share one

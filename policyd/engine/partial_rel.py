@@ -16,6 +16,8 @@ from .graph import EMPTY_ANCESTORS
 from .residual import Attr, Expr, Node, Value
 from .runtime import ANCESTORS, MissingData
 
+PARENT = ("parent",)  # a plan's column for the direct parent of a row (not an attribute)
+
 
 class Via:
     """A value read through a reference that is still a residual: `node` (the reference
@@ -149,16 +151,32 @@ class RelationPartial:
             return not ids.isdisjoint(b) if many else b in ids
         return within
 
-    @staticmethod
-    def _below(e, node: Node, ta: str, tb: str, targets) -> object:
+    def _below(self, e, node: Node, ta: str, tb: str, targets) -> object:
         """`resource in B` with the resource unknown: its id among the entities of its
-        type in the data that are B or below B."""
+        type in the data that are B or below B; and for a type whose rows carry their
+        parent (not stored as a whole), or a `parent` column among B and what is below B
+        (a row without one is in nothing but itself)."""
         found: set = set()
         for b in targets:
             if ta == tb:
                 found.add(b)
             found.update(e.g.descendants(tb, b).get(ta, ()))
-        return Expr("in", (node, Value(frozenset(found), "set<string>"))) if found else False
+        by_id = Expr("in", (node, Value(frozenset(found), "set<string>"))) if found else False
+        if not self.parent_column or node != Attr(("id",), "string"):
+            return by_id
+        parents: set = set()
+        for b in targets:
+            below = e.g.descendants(tb, b)
+            for pt in self.res.parents:
+                parents.update(below.get(pt, ()))
+                if pt == tb:
+                    parents.add(b)
+        if not parents:
+            return by_id
+        column = Attr(PARENT, "string")
+        by_parent = Expr("and", (Expr("has", (column,)),
+                                 Expr("in", (column, Value(frozenset(parents), "set<string>")))))
+        return by_parent if by_id is False else Expr("or", (by_id, by_parent))
 
     def op_deref(self, ir):
         f0 = self.fn(ir.args[0])

@@ -51,7 +51,9 @@ def compile_rules(program, schema) -> dict[str, CompiledType]:
                                                       for k, ir in r.output))
                             for r in allows if r.output)
                    for a, (_, allows) in tp.actions.items()}
-        out[rtype] = CompiledType(tp.fields, actions, shows, tp.grants,
-                                  optional_paths(schema.resources[rtype], schema.records),
+        optional = optional_paths(schema.resources[rtype], schema.records)
+        if c.parent_column:  # a row may have no parent: `in` is then false, never NULL
+            optional |= {"parent"}
+        out[rtype] = CompiledType(tp.fields, actions, shows, tp.grants, optional,
                                   c.fallible, {a: o for a, o in outputs.items() if o})
     return out
