@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import gc
 import json
 import random
 import resource
@@ -42,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from policyd import Engine  # noqa: E402
 from policyd.engine.compiler import compile_path  # noqa: E402
+from policyd.engine.retire import MIN_ENTITIES  # noqa: E402
 from policyd.plans import to_sql  # noqa: E402
 from tests import relations as rel  # noqa: E402
 
@@ -202,7 +204,23 @@ def scale(tmp: Path, smoke: bool) -> Path:
 
 
 def reload(root: Path, smoke: bool) -> None:
+    """A hot reload beside one deciding thread: after a data edit (every entity loaded
+    again) and after a policy edit (the data reused: engine/datacache.py)."""
     engine = Engine.from_path(root)
+    print("Decisions while the set is compiled and swapped in (one thread deciding)")
+    print("| edit | reload s | decisions during it | median gap µs | p99 gap ms | "
+          "longest gap ms |")
+    print("|---|---|---|---|---|---|")
+    with open(root / "set.data.jsonl", "a") as f:
+        f.write('{"type": "Node", "id": "added", "parents": [{"type": "Node", "id": "n1"}]}\n')
+    _reload_row(engine, root, "data: one entity added")
+    policy = root / "set.policy"
+    policy.write_text(policy.read_text().replace('Node("n0")', 'Node("n1")'))
+    _reload_row(engine, root, "policy: one rule changed")
+    print("target: longest gap <= 50 ms\n")
+
+
+def _reload_row(engine, root: Path, edit: str) -> None:
     reqs = [{"principal": {"type": "User", "id": f"u{i}"}, "action": "read",
              "resource": {"type": "Doc", "id": "d"}} for i in range(1000)]
     done = threading.Event()
@@ -210,8 +228,14 @@ def reload(root: Path, smoke: bool) -> None:
 
     def swap():
         t = time.perf_counter()
+        old = engine.policy_set.entities.entities["Node"].rows  # a view: holds nothing
         engine.swap(compile_path(root))
         timing["reload"] = time.perf_counter() - t
+        end = time.monotonic() + 30  # and until the old data is gone (engine/retire.py)
+        while len(old) >= MIN_ENTITIES and time.monotonic() < end and \
+                old is not engine.policy_set.entities.entities["Node"].rows:
+            time.sleep(0.05)
+        gc.collect()  # what is left of the old set: a collection would come anyway
         done.set()
 
     # doubles in one array: a list of millions of float objects would itself stall the
@@ -226,12 +250,9 @@ def reload(root: Path, smoke: bool) -> None:
         last, i = now, i + 1
     worker.join()
     gaps = sorted(gaps)
-    print("Decisions while the same data is compiled and swapped in (one thread deciding)")
-    print("| reload s | decisions during it | median gap µs | p99 gap ms | longest gap ms |")
-    print("|---|---|---|---|---|")
-    print(f"| {timing['reload']:.1f} | {len(gaps):,} | {gaps[len(gaps) // 2] * 1e6:.1f} | "
-          f"{gaps[int(len(gaps) * 0.99)] * 1e3:.2f} | {gaps[-1] * 1e3:.1f} |")
-    print("target: longest gap <= 50 ms\n")
+    print(f"| {edit} | {timing['reload']:.1f} | {len(gaps):,} | "
+          f"{gaps[len(gaps) // 2] * 1e6:.1f} | {gaps[int(len(gaps) * 0.99)] * 1e3:.2f} | "
+          f"{gaps[-1] * 1e3:.1f} |")
 
 
 # ---- 5. a list endpoint's plan ----------------------------------------------------------

@@ -16,6 +16,7 @@ from ..language.codegen import generate
 from ..language.diagnostics import PolicyError
 from ..language.planning import build_program
 from ..language.sources import Snapshot, as_text, read_snapshot, version_of
+from . import datacache
 from .dataload import build as build_entities
 from .policyset import DEFAULT_MAX_STRING_BYTES, PolicySet, functions, instantiate
 from .routes import RouteTable
@@ -32,7 +33,12 @@ def compile_checked(checked: CheckedSet, name: str,
     namespace = instantiate(code)
     validators = {k: namespace[v] for k, v in gen.validators.items()}
     schema = checked.schema()
-    entities, problems = build_entities(data, schema, validators, max_string_bytes)
+    key = datacache.key_of(snapshot, data, schema, max_string_bytes)
+    entities, problems = datacache.reused(key), ()
+    if entities is None:
+        entities, problems = build_entities(data, schema, validators, max_string_bytes)
+        if not problems:
+            datacache.remember(key, entities)
     if problems:
         raise PolicyError(problems, {**checked.sources,
                                      **{k: as_text(v) for k, v in data.items()}})

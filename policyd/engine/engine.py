@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import sys
 import threading
 import time as _time
 from collections.abc import Callable
@@ -50,6 +51,7 @@ from .policyset import PolicySet
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
 from .rates import rate_limited, store_unavailable
 from .records import DecisionIds, Recorder
+from .retire import retire
 from .runtime import MissingData
 from .state import Installed
 from .validation import explain_request
@@ -110,12 +112,22 @@ class Engine:
         self._install(policy_set)
 
     def _install(self, ps: PolicySet) -> None:
+        before = sys.getrefcount(ps), sys.getrefcount(ps.entities)
         state = Installed.of(ps, self.log_attributes)
         if self.fast_paths and ps.fast is not None:  # bound to this engine and this state
             general = functools.partial(self._general, state=state)
             state = dataclasses.replace(state, fast=ps.fast(
                 self.clock, self._fast_limit, general, self._rate_store.acquire))
+            del general
+        old, retiring = getattr(self, "_state", None), getattr(self, "_counts", None)
         self._state = state  # one assignment: atomic
+        # what the state itself holds of itself, its set and its data (retire.py): -3 for
+        # this frame's name, self._state and getrefcount's argument
+        self._counts = (sys.getrefcount(state) - 3, sys.getrefcount(ps) - before[0],
+                        sys.getrefcount(ps.entities) - before[1])
+        if old is not None and retiring is not None:
+            retire(old, retiring)
+            del old
         if self.decision_sink is None:  # the bare decision, not even one more call
             self.check = self._check if state.fast is None else state.fast
 
