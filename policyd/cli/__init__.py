@@ -17,6 +17,7 @@ from .. import __version__
 from ..engine.compiler import compile_path
 from ..engine.models import RequestError
 from ..language.diagnostics import PolicyError
+from . import verify
 from .common import (
     EXIT_OK,
     EXIT_POLICY,
@@ -249,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="entity data outside the sets: a .json/.jsonl file or a directory")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=cmd_diff)
+
+    verify.add_parser(sub)
 
     p = sub.add_parser("fmt", help="rewrite policy and test files in the canonical layout")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")

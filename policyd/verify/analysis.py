@@ -1,0 +1,193 @@
+"""What `policyd verify` proves: rules no request satisfies (dead), allows a deny always
+overrides and show/write rules no allowed request meets (shadowed), and whether a new
+set gives access an old one does not, or decides anything differently. Every
+counterexample is replayed through the compiled engines before it is reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import z3
+
+from ..engine import Engine
+from ..engine.models import RequestError
+from .decisions import Decision, shapes, supported
+from .encode import Shape, Unsupported
+from .witness import request_of, strings_of
+
+TIMEOUT_MS = 20_000
+
+
+class ReplayMismatch(RuntimeError):
+    """The engine did not confirm a counterexample: a bug in the model, never output."""
+
+
+@dataclass
+class RuleFindings:
+    dead: list[str] = field(default_factory=list)
+    shadowed: list[str] = field(default_factory=list)
+    unknown: dict[str, str] = field(default_factory=dict)  # rule -> the construct
+
+
+def _solve(facts, goal, soft=()):
+    """A model, None when unsatisfiable; Unsupported when the solver cannot say. `soft`:
+    what a counterexample should rather be (a set without a member it does not need)."""
+    solver = z3.Optimize() if soft else z3.Solver()
+    solver.set("timeout", TIMEOUT_MS)
+    solver.add(*facts, goal)
+    for wish in soft:
+        solver.add_soft(wish)
+    found = solver.check()
+    if found == z3.sat:
+        return solver.model()
+    if found == z3.unsat:
+        return None
+    raise Unsupported(f"the solver gave up ({solver.reason_unknown()})")
+
+
+def _lean(shape, candidates) -> list:
+    """Soft wishes for a minimal counterexample: no set member it does not need."""
+    return [z3.Not(z3.IsMember(z3.StringVal(c), term))
+            for term, _, spec in shape.vars.values() if spec.type == "set<string>"
+            for c in sorted(candidates)]
+
+
+def _decision(ps, pt, rt, action):
+    supported(ps, pt, rt)
+    shape = Shape(ps.schema, pt, rt, action)
+    return shape, Decision(ps, shape)
+
+
+def rule_findings(ps) -> RuleFindings:
+    alive: set[str] = set()
+    deciding: set[str] = set()
+    unknown: dict[str, str] = {}
+    every = {r.name: r for tp in ps.plans.types.values() for r in tp.every
+             if r.effect in ("allow", "deny", "show", "write")}
+    for pt, rt, action in shapes(ps):
+        try:
+            shape, d = _decision(ps, pt, rt, action)
+            denied = z3.Or(*[c for _, c in d.denies])
+            for name, cond in d.denies + d.allows:
+                if name not in alive and _solve(shape.facts, cond) is not None:
+                    alive.add(name)
+            for name, cond in d.allows:
+                if name not in deciding and _solve(shape.facts,
+                                                   z3.And(cond, z3.Not(denied))) is not None:
+                    deciding.add(name)
+            for r in ps.plans.types[rt].every:
+                if r.effect in ("show", "write") and r.name not in deciding:
+                    cond = d.cond(r)
+                    if r.name not in alive and _solve(shape.facts, cond) is not None:
+                        alive.add(r.name)
+                    if _solve(shape.facts, z3.And(cond, d.allowed)) is not None:
+                        deciding.add(r.name)
+        except Unsupported as exc:
+            for r in ps.plans.types[rt].every:
+                unknown.setdefault(r.name, str(exc))
+    out = RuleFindings()
+    for name, rule in every.items():
+        if name not in alive:
+            (out.unknown.__setitem__(name, unknown[name]) if name in unknown
+             else out.dead.append(name))
+        elif rule.effect != "deny" and name not in deciding:
+            (out.unknown.__setitem__(name, unknown[name]) if name in unknown
+             else out.shadowed.append(name))
+    return out
+
+
+def _check(ps, request: dict):
+    try:
+        return Engine(ps).check(request)
+    except RequestError:  # a request the old set cannot even read: it decides nothing
+        return None
+
+
+def no_new_access(old, new, rtype=None, actions=None) -> dict | None:
+    """A request NEW allows and OLD denies (replayed), or None when there is none."""
+    candidates = strings_of(old) | strings_of(new)
+    for pt, rt, action in shapes(new, rtype, actions):
+        shape, dn = _decision(new, pt, rt, action)
+        _same_shape(new, old, pt, rt)
+        if action in old.schema.resources.get(rt, _NONE).actions and pt in old.schema.principals:
+            do = Decision(old, shape)
+            goal = z3.And(dn.allowed, z3.Not(do.allowed))
+        else:
+            goal = dn.allowed
+        if _solve(shape.facts, goal) is not None:
+            model = _solve(shape.facts, goal, _lean(shape, candidates))
+            request = request_of(model, shape, candidates)
+            a, b = _check(old, request), _check(new, request)
+            if not (b is not None and b.allowed and (a is None or not a.allowed)):
+                raise ReplayMismatch(f"not confirmed by the engine: {request}")
+            return {"request": request, "old": _summary(a), "new": _summary(b)}
+    return None
+
+
+def equivalent(old, new, rtype=None, actions=None) -> dict | None:
+    """A request the two sets decide differently (allowed, visible or writable fields),
+    replayed; None when they decide every request alike."""
+    candidates = strings_of(old) | strings_of(new)
+    seen = set()
+    for ps, other in ((new, old), (old, new)):
+        for pt, rt, action in shapes(ps, rtype, actions):
+            if (pt, rt, action) in seen:
+                continue
+            seen.add((pt, rt, action))
+            shape, d1 = _decision(ps, pt, rt, action)
+            _same_shape(ps, other, pt, rt)
+            both = action in other.schema.resources.get(rt, _NONE).actions and \
+                pt in other.schema.principals
+            d2 = Decision(other, shape) if both else None
+            for goal, writes in _differences(d1, d2):
+                if _solve(shape.facts, goal) is None:
+                    continue
+                model = _solve(shape.facts, goal, _lean(shape, candidates))
+                request = request_of(model, shape, candidates)
+                if writes:
+                    request["write_fields"] = writes
+                a, b = (_check(old, request), _check(new, request))
+                if _summary(a) == _summary(b):
+                    raise ReplayMismatch(f"not confirmed by the engine: {request}")
+                return {"request": request, "old": _summary(a), "new": _summary(b)}
+    return None
+
+
+def _differences(d1, d2):
+    if d2 is None:
+        yield d1.allowed, None
+        return
+    yield z3.Xor(d1.allowed, d2.allowed), None
+    for f in sorted(set(d1.visible) | set(d2.visible)):
+        v1, v2 = d1.visible.get(f, z3.BoolVal(False)), d2.visible.get(f, z3.BoolVal(False))
+        yield z3.Xor(v1, v2), None
+    for f in sorted(set(d1.writable) | set(d2.writable)):
+        w1 = d1.writable.get(f, z3.BoolVal(False))
+        w2 = d2.writable.get(f, z3.BoolVal(False))
+        yield z3.Xor(w1, w2), [f]
+
+
+class _NoResource:
+    actions = ()
+
+
+_NONE = _NoResource()
+
+
+def _same_shape(a, b, pt: str, rt: str) -> None:
+    """Both sets must read the compared request alike: the same attributes of the
+    principal type, the resource type and the context where both declare them."""
+    for get in (lambda s: s.principals.get(pt), lambda s: s.resources.get(rt),
+                lambda s: s.context):
+        x, y = get(a.schema), get(b.schema)
+        if x is not None and y is not None and x.attrs != y.attrs:
+            raise Unsupported(f"the two sets declare {x.name} differently")
+    if pt in b.schema.principals and rt in b.schema.resources:
+        supported(b, pt, rt)
+
+
+def _summary(d) -> dict | None:
+    if d is None:
+        return None
+    return {"allowed": d.allowed, "visible_fields": sorted(d.visible_fields),
+            "reasons": list(d.reasons)}

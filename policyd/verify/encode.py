@@ -1,0 +1,190 @@
+"""The typed IR of a checked set as z3 terms, one request shape at a time: a principal
+type, a resource type and one action. Every value means exactly what the engine
+computes: numbers are IEEE doubles (z3's Float64, never NaN or infinite, as requests
+are validated), strings are strings, an optional attribute has a presence flag, a set
+of strings is a set. A construct not modelled yet raises Unsupported naming it, so the
+answer is `unknown`, never a silent proof."""
+
+from __future__ import annotations
+
+import z3
+
+from ..language.checked import ActionName, Const, Op, Read
+
+NUMBER = z3.Float64()
+RNE = z3.RNE()
+_SORTS = {"string": z3.StringSort(), "bool": z3.BoolSort(), "number": NUMBER}
+_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b}
+_FP_COMPARE = {"eq": z3.fpEQ, "ne": z3.fpNEQ, "lt": z3.fpLT, "le": z3.fpLEQ,
+               "gt": z3.fpGT, "ge": z3.fpGEQ}
+
+
+class Unsupported(Exception):
+    """A construct the model does not cover yet: the answer is `unknown`, naming it."""
+
+
+def sort_of(t: str):
+    if t in _SORTS:
+        return _SORTS[t]
+    if t == "set<string>":
+        return z3.SetSort(z3.StringSort())
+    raise Unsupported(f"attributes of type {t}")
+
+
+class Shape:
+    """The symbolic request: the attributes the rules read, each a variable (with a
+    presence flag when optional) made on first read, and the constraints validation
+    puts on them. Attributes no rule reads take a plain value in a counterexample."""
+
+    def __init__(self, schema, ptype: str, rtype: str, action: str):
+        self.schema, self.ptype, self.rtype, self.action = schema, ptype, rtype, action
+        self.pid, self.rid = z3.String("principal.id"), z3.String("resource.id")
+        self.facts: list = [z3.Length(self.pid) > 0, z3.Length(self.rid) > 0]
+        self.vars: dict = {}  # (entity, attr) -> (term, presence or None, AttrSpec)
+        self.specs = {"principal": schema.principals[ptype],
+                      "resource": schema.resources[rtype], "context": schema.context}
+
+    def _var(self, entity: str, name: str):
+        found = self.vars.get((entity, name))
+        if found is None:
+            spec = self.specs[entity]
+            a = spec.by_name.get(name) if spec is not None else None
+            if a is None:
+                return None
+            term = z3.Const(f"{entity}.{name}", sort_of(a.type))
+            present = z3.Bool(f"{entity}.{name}?") if a.optional else None
+            if a.type == "number":
+                self.facts += [z3.Not(z3.fpIsNaN(term)), z3.Not(z3.fpIsInf(term))]
+            found = self.vars[(entity, name)] = (term, present, a)
+        return found
+
+    def read(self, entity: str, path: tuple):
+        if len(path) != 1:
+            raise Unsupported("records (attribute paths)")
+        if path == ("id",) and entity != "context":
+            return self.pid if entity == "principal" else self.rid
+        if path == ("type",) and entity != "context":
+            return z3.StringVal(self.ptype if entity == "principal" else self.rtype)
+        found = self._var(entity, path[0])
+        if found is None:  # another principal type's attribute: every read is guarded
+            return z3.FreshConst(sort_of(self._type_elsewhere(path[0])), path[0])
+        return found[0]
+
+    def present(self, entity: str, name: str):
+        found = self._var(entity, name)
+        if found is None:
+            return z3.BoolVal(False)
+        return z3.BoolVal(True) if found[1] is None else found[1]
+
+    def _type_elsewhere(self, name: str) -> str:
+        for p in self.schema.principals.values():
+            if name in p.by_name:
+                return p.by_name[name].type
+        raise Unsupported(f"attribute {name}")
+
+
+class Encoder:
+    """IR -> z3 terms over one Shape."""
+
+    def __init__(self, shape: Shape):
+        self.s = shape
+
+    def term(self, ir):
+        if isinstance(ir, Const):
+            return self.const(ir.value, ir.type)
+        if isinstance(ir, Read):
+            return self.s.read(ir.entity, ir.path)
+        if isinstance(ir, ActionName):
+            return z3.StringVal(self.s.action)
+        if isinstance(ir, Op):
+            handler = getattr(self, "op_" + ir.op, None)
+            if handler is None:
+                raise Unsupported(f"the operator `{ir.op}`")
+            return handler(ir)
+        raise Unsupported(type(ir).__name__)
+
+    @staticmethod
+    def const(value, t: str):
+        if t == "string":
+            return z3.StringVal(value)
+        if t == "bool":
+            return z3.BoolVal(value)
+        if t == "number":
+            return z3.FPVal(float(value), NUMBER)
+        if t == "set<string>":
+            out = z3.EmptySet(z3.StringSort())
+            for v in sorted(value):
+                out = z3.SetAdd(out, z3.StringVal(v))
+            return out
+        raise Unsupported(f"literals of type {t}")
+
+    def op_and(self, ir):
+        return z3.And(*map(self.term, ir.args))
+
+    def op_or(self, ir):
+        return z3.Or(*map(self.term, ir.args))
+
+    def op_not(self, ir):
+        return z3.Not(self.term(ir.args[0]))
+
+    def _compare(self, ir):
+        t = ir.args[0].type
+        a, b = map(self.term, ir.args)
+        if t == "number":
+            return _FP_COMPARE[ir.op](a, b)
+        if ir.op in _COMPARE and t in ("string", "bool"):
+            return _COMPARE[ir.op](a, b)
+        raise Unsupported(f"`{ir.op}` on {t}")
+
+    op_eq = op_ne = op_lt = op_le = op_gt = op_ge = _compare
+
+    def op_in(self, ir):
+        x, s = ir.args
+        if s.type != "set<string>":
+            raise Unsupported(f"`in` on {s.type}")
+        return z3.IsMember(self.term(x), self.term(s))
+
+    def op_any_of(self, ir):
+        a, b = ir.args
+        if isinstance(a, Const) or isinstance(b, Const):
+            const, other = (a, b) if isinstance(a, Const) else (b, a)
+            term = self.term(other)
+            return z3.Or(*[z3.IsMember(z3.StringVal(v), term) for v in sorted(const.value)]) \
+                if const.value else z3.BoolVal(False)
+        raise Unsupported("`contains_any` between two attribute sets")
+
+    def op_all_of(self, ir):
+        a, b = ir.args  # a contains every element of b
+        if isinstance(b, Const):
+            term = self.term(a)
+            return z3.And(*[z3.IsMember(z3.StringVal(v), term) for v in sorted(b.value)])
+        raise Unsupported("`contains_all` of an attribute set")
+
+    def op_has(self, ir):
+        entity, attr = ir.data
+        return self.s.present(entity, attr)
+
+    def op_is(self, ir):
+        if not ir.args:  # the principal's roles; an absent optional `roles` holds none
+            roles = self.s.read("principal", ("roles",))
+            held = self._member_any(ir.data, roles)
+            return z3.And(self.s.present("principal", "roles"), held)
+        roles = self.term(ir.args[0])
+        if ir.args and ir.args[0].type == "string":
+            return z3.Or(*[roles == z3.StringVal(r) for r in sorted(ir.data)]) \
+                if ir.data else z3.BoolVal(False)
+        return self._member_any(ir.data, roles)
+
+    @staticmethod
+    def _member_any(values, s):
+        return z3.Or(*[z3.IsMember(z3.StringVal(v), s) for v in sorted(values)]) \
+            if values else z3.BoolVal(False)
+
+    def op_owns(self, ir):
+        attr, is_set_owner, typed = ir.data
+        if typed is not None and typed != self.s.ptype:
+            return z3.BoolVal(False)
+        owner = self.s.read("resource", (attr,))
+        pid = self.s.pid
+        return z3.And(z3.Length(pid) > 0,
+                      z3.IsMember(pid, owner) if is_set_owner else owner == pid)

@@ -1,0 +1,90 @@
+"""A z3 model as a request `policyd eval` takes: every attribute of the shape, those the
+solver left free as plain values ("", 0, false, []), sets as the strings the policy and
+the request mention that the model puts in them."""
+
+from __future__ import annotations
+
+import struct
+
+import z3
+
+from ..language.checked import Const, Op
+
+
+def strings_of(ps) -> set[str]:
+    """Every string literal of a set's conditions: the candidates for a set's members."""
+    out: set[str] = set()
+    todo = [r.cond for tp in ps.plans.types.values() for r in tp.every if r.cond is not None]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, Const):
+            if node.type == "string":
+                out.add(node.value)
+            elif node.type == "set<string>":
+                out.update(node.value)
+        elif isinstance(node, Op):
+            todo.extend(node.args)
+            if node.op == "is":
+                out.update(node.data)
+    return out
+
+
+def request_of(model, shape, candidates: set[str]) -> dict:
+    def value(term, t):
+        v = model.eval(term, model_completion=True)
+        if t == "string":
+            return v.as_string()
+        if t == "bool":
+            return z3.is_true(v)
+        if t == "number":
+            bits = model.eval(z3.fpToIEEEBV(term), model_completion=True).as_long()
+            number = struct.unpack(">d", bits.to_bytes(8, "big"))[0]
+            return int(number) if number.is_integer() and abs(number) <= 2 ** 53 and \
+                str(number) != "-0.0" else number
+        return sorted(c for c in pool if z3.is_true(model.eval(
+            z3.IsMember(z3.StringVal(c), term), model_completion=True)))
+
+    pid = model.eval(shape.pid, model_completion=True).as_string()
+    rid = model.eval(shape.rid, model_completion=True).as_string()
+    pool = set(candidates) | {pid, rid}
+    for term, _, spec in shape.vars.values():
+        if spec.type == "string":
+            pool.add(model.eval(term, model_completion=True).as_string())
+    parts: dict = {}
+    for entity, spec in shape.specs.items():
+        attrs = parts[entity] = {}
+        for a in (spec.attrs if spec is not None else ()):
+            found = shape.vars.get((entity, a.name))
+            if found is None:
+                if not a.optional:
+                    attrs[a.name] = plain(a.type, shape.schema.records)
+                continue
+            term, present, _ = found
+            if present is None or z3.is_true(model.eval(present, model_completion=True)):
+                attrs[a.name] = value(term, a.type)
+    request = {"principal": {"type": shape.ptype, "id": pid, "attrs": parts["principal"]},
+               "action": shape.action,
+               "resource": {"type": shape.rtype, "id": rid, "attrs": parts["resource"]}}
+    if shape.schema.context is not None:
+        request["context"] = parts["context"]
+    return request
+
+
+def plain(t: str, records: dict):
+    """A valid value of type `t` for an attribute nothing reads."""
+    if t in ("string",) or t[:1].isupper() and t not in records:
+        return "" if t == "string" else "x"
+    if t == "number":
+        return 0
+    if t == "bool":
+        return False
+    if t == "ip":
+        return "0.0.0.0"
+    if t == "time":
+        return "1970-01-01T00:00:00Z"
+    if t.startswith("set<"):
+        return []
+    if t.startswith("map<"):
+        return {}
+    record = records[t]
+    return {a.name: plain(a.type, records) for a in record.attrs if not a.optional}

@@ -1,0 +1,160 @@
+"""`policyd verify` (issue 25, first part): planted bugs of the kind tests miss are found,
+with counterexamples the engines confirm; refactors are proved equivalent; what the model
+does not cover yet is `unknown`, never a proof."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from policyd import Engine, compile_text
+
+z3 = pytest.importorskip("z3")
+
+from policyd.verify.analysis import (  # noqa: E402
+    equivalent,
+    no_new_access,
+    rule_findings,
+)
+from policyd.verify.encode import Unsupported  # noqa: E402
+
+BASE = """
+principal User { roles: set<string>  tenant: string  level: number  team?: string }
+role viewer
+role admin extends viewer
+role superadmin extends admin
+resource Order {
+  tenant: string
+  total: number
+  status: string
+  tags: set<string>
+  note?: string
+  actions read, refund, archive
+}
+policy orders for Order {
+  fence: deny * when principal.tenant != resource.tenant and not (principal is superadmin)
+  readers: allow read when principal is viewer
+  refunds: allow refund when principal is admin and resource.total < 500
+  archivers: allow archive when principal.level >= 10 and resource.status == "closed"
+  show id, total, status, tags
+  show note when principal is admin
+  write note when principal is admin
+}
+"""
+
+
+def _set(text=BASE):
+    return compile_text(text, "orders.policy")
+
+
+def _changed(old: str, new: str):
+    assert old in BASE, old
+    return _set(BASE.replace(old, new))
+
+
+def _confirm(found, old_allowed, new_allowed):
+    """The counterexample is a request both engines decide as reported."""
+    request = found["request"]
+    assert Engine(_set()).check(request).allowed is old_allowed
+    assert found["old"]["allowed"] is old_allowed and found["new"]["allowed"] is new_allowed
+    return request
+
+
+def test_a_limit_turned_inclusive_is_found_at_the_limit():
+    new = _changed("resource.total < 500", "resource.total <= 500")
+    found = equivalent(_set(), new)
+    request = _confirm(found, False, True)
+    assert request["action"] == "refund" and request["resource"]["attrs"]["total"] == 500
+    assert Engine(new).check(request).allowed
+    assert no_new_access(_set(), new) is not None
+    assert no_new_access(new, _set()) is None  # the old limit is a tightening of the new
+
+
+def test_a_role_read_as_a_plain_string_loses_inheritance():
+    new = _changed("allow refund when principal is admin",
+                   'allow refund when principal.roles contains "admin"')
+    found = equivalent(_set(), new)
+    request = _confirm(found, True, False)
+    roles = request["principal"]["attrs"]["roles"]
+    assert "superadmin" in roles and "admin" not in roles  # inherited, not listed
+
+
+def test_a_tenant_fence_that_exempts_a_status_is_new_access():
+    new = _changed("principal.tenant != resource.tenant and",
+                   'principal.tenant != resource.tenant and resource.status != "draft" and')
+    found = no_new_access(_set(), new)
+    request = _confirm(found, False, True)
+    attrs = request["resource"]["attrs"]
+    assert attrs["status"] == "draft" and attrs["tenant"] != \
+        request["principal"]["attrs"]["tenant"]
+
+
+def test_a_field_shown_more_widely_is_a_difference_in_visible_fields():
+    new = _changed("show note when principal is admin", "show note when principal is viewer")
+    found = equivalent(_set(), new)
+    assert found["old"]["allowed"] and found["new"]["allowed"]
+    assert "note" in found["new"]["visible_fields"]
+    assert "note" not in found["old"]["visible_fields"]
+
+
+def test_a_write_granted_more_widely_is_found_with_the_field_written():
+    new = _changed("write note when principal is admin", "write note when principal is viewer")
+    found = equivalent(_set(), new)
+    assert found["request"]["write_fields"] == ["note"]
+    assert found["old"]["allowed"] is False and found["new"]["allowed"] is True
+
+
+def test_a_refactor_is_proved_equivalent():
+    new = _changed("principal.level >= 10 and resource.status == \"closed\"",
+                   "not (principal.level < 10 or resource.status != \"closed\")")
+    assert equivalent(_set(), new) is None
+    assert no_new_access(_set(), new) is None and no_new_access(new, _set()) is None
+
+
+def test_dead_and_shadowed_rules():
+    text = BASE.replace(
+        "  show id, total, status, tags\n",
+        "  never: allow read when resource.total > 10 and resource.total < 5\n"
+        "  frozen: deny archive when resource.status == \"closed\"\n"
+        "  show id, total, status, tags\n")
+    found = rule_findings(_set(text))
+    assert found.dead == ["orders.never"]
+    assert found.shadowed == ["orders.archivers"]  # it needs closed, and closed is denied
+    assert found.unknown == {}
+
+
+def test_a_construct_not_modelled_is_unknown_naming_it():
+    text = BASE.replace("resource.status == \"closed\"", 'resource.status like "clo*"')
+    with pytest.raises(Unsupported, match="like"):
+        equivalent(_set(text), _set(text))
+    found = rule_findings(_set(text))
+    assert "like" in found.unknown["orders.archivers"] and "orders.archivers" not in found.dead
+
+
+def test_the_cli_exit_codes_and_json(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    (old / "s.policy").write_text(BASE)
+    (new / "s.policy").write_text(BASE.replace("resource.total < 500", "resource.total <= 500"))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "policyd", "verify", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    same = run("--equivalent", str(old), str(old), "--format", "json")
+    assert same.returncode == 0 and json.loads(same.stdout)["equivalent"] is True
+    differs = run("--no-new-access", str(old), str(new), "--format", "json")
+    answer = json.loads(differs.stdout)
+    assert differs.returncode == 1 and answer["holds"] is False
+    assert Engine(_set()).check(answer["counterexample"]["request"]).allowed is False
+    rules = run(str(old))
+    assert rules.returncode == 0 and "0 dead, 0 shadowed, 0 not decided" in rules.stdout
+
+
+def test_importing_policyd_never_imports_the_solver():
+    code = "import sys, policyd, policyd.cli; assert 'z3' not in sys.modules, 'z3'"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
