@@ -7,6 +7,8 @@ answer is `unknown`, never a silent proof."""
 
 from __future__ import annotations
 
+import fractions
+
 import z3
 
 from ..language.checked import ActionName, Const, Op, Read
@@ -15,6 +17,10 @@ NUMBER = z3.Float64()
 RNE = z3.RNE()
 _SORTS = {"string": z3.StringSort(), "bool": z3.BoolSort(), "number": NUMBER}
 _COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b}
+_REAL_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
+                 "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+                 "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+_MIRROR = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 _FP_COMPARE = {"eq": z3.fpEQ, "ne": z3.fpNEQ, "lt": z3.fpLT, "le": z3.fpLEQ,
                "gt": z3.fpGT, "ge": z3.fpGEQ}
 
@@ -129,6 +135,8 @@ class Encoder:
 
     def _compare(self, ir):
         t = ir.args[0].type
+        if any(isinstance(x, Op) and x.op == "len" for x in ir.args):
+            return self._length_compare(ir)
         a, b = map(self.term, ir.args)
         if t == "number":
             return _FP_COMPARE[ir.op](a, b)
@@ -159,6 +167,33 @@ class Encoder:
             term = self.term(a)
             return z3.And(*[z3.IsMember(z3.StringVal(v), term) for v in sorted(b.value)])
         raise Unsupported("`contains_all` of an attribute set")
+
+    def op_like(self, ir):
+        """`*` is the only wildcard: the pattern's parts joined by any text, anchored."""
+        s, parts = self.term(ir.args[0]), ir.data
+        if len(parts) == 1:
+            return s == z3.StringVal(parts[0])
+        anything = z3.Full(z3.ReSort(z3.StringSort()))
+        pieces = [z3.Re(z3.StringVal(parts[0]))]
+        for part in parts[1:]:
+            pieces += [anything, z3.Re(z3.StringVal(part))]
+        return z3.InRe(s, z3.Concat(*pieces))
+
+    def op_len(self, ir):
+        raise Unsupported("`len` outside a comparison with a number literal")
+
+    def _length_compare(self, ir):
+        """`len(s) < 8` and the like: a string's length (code points, as Python counts)
+        against the literal, exactly, as integers and reals."""
+        a, b = ir.args
+        flip = not (isinstance(a, Op) and a.op == "len")
+        x, c = (b, a) if flip else (a, b)
+        if x.args[0].type != "string" or not isinstance(c, Const):
+            raise Unsupported("`len` outside a comparison of a string with a number literal")
+        length = z3.ToReal(z3.Length(self.term(x.args[0])))
+        bound = z3.RealVal(fractions.Fraction(c.value))
+        op = _MIRROR[ir.op] if flip else ir.op
+        return _REAL_COMPARE[op](length, bound)
 
     def op_has(self, ir):
         entity, attr = ir.data
