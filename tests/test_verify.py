@@ -177,3 +177,28 @@ def test_the_cli_exit_codes_and_json(tmp_path):
 def test_importing_policyd_never_imports_the_solver():
     code = "import sys, policyd, policyd.cli; assert 'z3' not in sys.modules, 'z3'"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_arithmetic_is_exact_doubles_and_an_overflowing_deny_still_denies():
+    """`total * 10 < 0` and `total < 0` differ only where the product overflows: there
+    the engine's deny is unknown, so it denies (reason `error`); the solver finds it."""
+    old = _changed("  readers: allow read", "  neg: deny read when resource.total * 10 < 0\n"
+                   "  readers: allow read")
+    new = _changed("  readers: allow read", "  neg: deny read when resource.total < 0\n"
+                   "  readers: allow read")
+    found = no_new_access(old, new)
+    total = found["request"]["resource"]["attrs"]["total"]
+    assert abs(total * 10) == float("inf")
+    assert Engine(old).check(found["request"]).reasons == ["error"]
+    assert Engine(new).check(found["request"]).allowed
+    assert no_new_access(new, old) is None
+
+
+def test_an_allow_whose_arithmetic_overflows_grants_nothing():
+    old = _changed("principal.level >= 10 and", "principal.level * 2 >= 20 and")
+    new = _changed("principal.level >= 10 and", "principal.level >= 10 and")
+    found = equivalent(old, new)
+    level = found["request"]["principal"]["attrs"]["level"]
+    assert abs(level * 2) == float("inf")  # level >= 10, but the product is no number
+    assert not Engine(old).check(found["request"]).allowed
+    assert Engine(new).check(found["request"]).allowed

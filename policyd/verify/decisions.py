@@ -18,7 +18,7 @@ class Decision:
         self.encoder = Encoder(shape)
         self.shape = shape
         denies, allows = tp.actions[shape.action]
-        self.denies = [(r.name, self.cond(r)) for r in denies]
+        self.denies = [(r.name, self.cond(r, deny=True)) for r in denies]
         self.allows = [(r.name, self.cond(r)) for r in allows]
         self.allowed = z3.And(z3.Not(z3.Or(*[c for _, c in self.denies])),
                               z3.Or(*[c for _, c in self.allows]))
@@ -32,8 +32,13 @@ class Decision:
                                                          if f in r.fields]))
                          for f in fields if f != "id"}
 
-    def cond(self, rule):
-        return z3.BoolVal(True) if rule.cond is None else self.encoder.term(rule.cond)
+    def cond(self, rule, deny: bool = False):
+        """When the rule applies: its condition true; for a deny, true or unknown (an
+        unknown deny denies, with reason `error`)."""
+        if rule.cond is None:
+            return z3.BoolVal(True)
+        held, failed = self.encoder.truth(rule.cond)
+        return z3.Not(failed) if deny else held
 
 
 def shapes(ps, rtype: str | None = None, actions=None):

@@ -12,6 +12,7 @@ import fractions
 import z3
 
 from ..language.checked import ActionName, Const, Op, Read
+from ..language.kleene import fallible
 
 NUMBER = z3.Float64()
 RNE = z3.RNE()
@@ -94,6 +95,50 @@ class Encoder:
 
     def __init__(self, shape: Shape):
         self.s = shape
+        self.bad: list | None = None  # the non-finite tests of the arithmetic being read
+
+    def truth(self, ir) -> tuple:
+        """(definitely true, definitely false) of a condition in Kleene's logic, as the
+        engine decides it (language/kleene.py): a comparison that reads arithmetic with
+        no finite result is neither; `and`, `or` and `not` combine as Kleene does."""
+        if not fallible(ir):
+            held = self.term(ir)
+            return held, z3.Not(held)
+        if ir.op == "not":
+            t, f = self.truth(ir.args[0])
+            return f, t
+        if ir.op in ("and", "or"):
+            (t1, f1), (t2, f2) = self.truth(ir.args[0]), self.truth(ir.args[1])
+            if ir.op == "and":
+                return z3.And(t1, t2), z3.Or(f1, f2)
+            return z3.Or(t1, t2), z3.And(f1, f2)
+        saved, self.bad = self.bad, []
+        try:
+            value = self.term(ir)
+            finite = z3.Not(z3.Or(*self.bad)) if self.bad else z3.BoolVal(True)
+        finally:
+            self.bad = saved
+        return z3.And(finite, value), z3.And(finite, z3.Not(value))
+
+    def _arith(self, ir, fn):
+        if self.bad is None:
+            raise Unsupported("arithmetic outside a condition")
+        a, b = map(self.term, ir.args)
+        result = fn(RNE, a, b)  # `float(a) + b`: IEEE, round to nearest even
+        self.bad.append(z3.Or(z3.fpIsInf(result), z3.fpIsNaN(result)))
+        return result
+
+    def op_add(self, ir):
+        return self._arith(ir, z3.fpAdd)
+
+    def op_sub(self, ir):
+        return self._arith(ir, z3.fpSub)
+
+    def op_mul(self, ir):
+        return self._arith(ir, z3.fpMul)
+
+    def op_neg(self, ir):
+        return z3.fpNeg(self.term(ir.args[0]))
 
     def term(self, ir):
         if isinstance(ir, Const):
