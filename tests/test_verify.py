@@ -11,6 +11,8 @@ import sys
 import pytest
 
 from policyd import Engine, compile_text
+from policyd.engine.runtime import ip_in
+from policyd.values import parse_ip
 
 z3 = pytest.importorskip("z3")
 
@@ -202,3 +204,40 @@ def test_an_allow_whose_arithmetic_overflows_grants_nothing():
     assert abs(level * 2) == float("inf")  # level >= 10, but the product is no number
     assert not Engine(old).check(found["request"]).allowed
     assert Engine(new).check(found["request"]).allowed
+
+
+NET = """
+principal User { roles: set<string> }
+role staff
+context { ip: ip }
+resource Doc { actions read }
+policy docs for Doc {
+  office: deny read when not (context.ip in [ip("10.0.0.0/8"), ip("2001:db8::/32")])
+  staff: allow read when principal is staff
+}
+"""
+
+
+def test_a_network_range_widened_by_one_bit_is_found():
+    old = compile_text(NET, "net.policy")
+    new = compile_text(NET.replace("10.0.0.0/8", "10.0.0.0/7"), "net.policy")
+    found = no_new_access(old, new)
+    ip = parse_ip(found["request"]["context"]["ip"])  # an address or a range: both valid
+    assert ip_in(ip, parse_ip("10.0.0.0/7")) and not ip_in(ip, parse_ip("10.0.0.0/8"))
+    assert not Engine(old).check(found["request"]).allowed
+    assert Engine(new).check(found["request"]).allowed
+    assert no_new_access(new, old) is None
+
+
+def test_ipv6_ranges_and_ipv4_mapped_addresses_are_as_the_engine_reads_them():
+    old = compile_text(NET, "net.policy")
+    new = compile_text(NET.replace("2001:db8::/32", "2001:db8::/31"), "net.policy")
+    found = no_new_access(old, new)
+    ip = parse_ip(found["request"]["context"]["ip"])
+    assert ip_in(ip, parse_ip("2001:db8::/31")) and not ip_in(ip, parse_ip("2001:db8::/32"))
+    # ::ffff:10.1.2.3 is 10.1.2.3: a fence on ::ffff:0:0/96 is one on every IPv4 address
+    mapped = compile_text(NET.replace('ip("2001:db8::/32")', 'ip("::ffff:0:0/96")'),
+                          "net.policy")
+    every_v4 = compile_text(NET.replace('ip("10.0.0.0/8"), ip("2001:db8::/32")',
+                                        'ip("0.0.0.0/0")'), "net.policy")
+    assert equivalent(mapped, every_v4) is None

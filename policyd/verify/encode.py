@@ -30,6 +30,50 @@ class Unsupported(Exception):
     """A construct the model does not cover yet: the answer is `unknown`, naming it."""
 
 
+class Ip:
+    """An ip value as the engine holds it, `(version, first, last)`: IPv6 or not, and
+    the first and last address of the range (one address: first == last) as 128-bit
+    vectors."""
+
+    __slots__ = ("v6", "first", "last")
+
+    def __init__(self, v6, first, last):
+        self.v6, self.first, self.last = v6, first, last
+
+    @classmethod
+    def var(cls, name: str):
+        return cls(z3.Bool(name + ".v6"), z3.BitVec(name + ".first", 128),
+                   z3.BitVec(name + ".last", 128))
+
+    @classmethod
+    def of(cls, value) -> Ip:
+        version, first, last = value
+        return cls(z3.BoolVal(version == 6), z3.BitVecVal(first, 128),
+                   z3.BitVecVal(last, 128))
+
+    def valid(self):
+        """What parsing allows: a CIDR-aligned range, within 32 bits for IPv4, and an
+        IPv6 address or /96-or-longer range never inside ::ffff:0:0/96 (IPv4-mapped
+        addresses are IPv4: values.parse_ip)."""
+        size = self.last - self.first
+        v4_top = z3.BitVecVal((1 << 32) - 1, 128)
+        mapped = z3.BitVecVal(0xFFFF << 32, 128)
+        return z3.And(z3.ULE(self.first, self.last), size & (size + 1) == 0,
+                      self.first & size == 0,
+                      z3.If(self.v6, z3.Not(z3.And(z3.ULE(size, v4_top),
+                                                   z3.ULE(mapped, self.first),
+                                                   z3.ULE(self.last, mapped | v4_top))),
+                            z3.ULE(self.last, v4_top)))
+
+    def within(self, r: Ip):
+        return z3.And(self.v6 == r.v6, z3.ULE(r.first, self.first),
+                      z3.ULE(self.last, r.last))
+
+    def same(self, other: Ip):
+        return z3.And(self.v6 == other.v6, self.first == other.first,
+                      self.last == other.last)
+
+
 def sort_of(t: str):
     if t in _SORTS:
         return _SORTS[t]
@@ -58,7 +102,11 @@ class Shape:
             a = spec.by_name.get(name) if spec is not None else None
             if a is None:
                 return None
-            term = z3.Const(f"{entity}.{name}", sort_of(a.type))
+            if a.type == "ip":
+                term = Ip.var(f"{entity}.{name}")
+                self.facts.append(term.valid())
+            else:
+                term = z3.Const(f"{entity}.{name}", sort_of(a.type))
             present = z3.Bool(f"{entity}.{name}?") if a.optional else None
             if a.type == "number":
                 self.facts += [z3.Not(z3.fpIsNaN(term)), z3.Not(z3.fpIsInf(term))]
@@ -162,6 +210,8 @@ class Encoder:
             return z3.BoolVal(value)
         if t == "number":
             return z3.FPVal(float(value), NUMBER)
+        if t == "ip":
+            return Ip.of(value)
         if t == "set<string>":
             out = z3.EmptySet(z3.StringSort())
             for v in sorted(value):
@@ -187,6 +237,8 @@ class Encoder:
             return _FP_COMPARE[ir.op](a, b)
         if ir.op in _COMPARE and t in ("string", "bool"):
             return _COMPARE[ir.op](a, b)
+        if ir.op in _COMPARE and t == "ip":
+            return a.same(b) if ir.op == "eq" else z3.Not(a.same(b))
         raise Unsupported(f"`{ir.op}` on {t}")
 
     op_eq = op_ne = op_lt = op_le = op_gt = op_ge = _compare
@@ -212,6 +264,18 @@ class Encoder:
             term = self.term(a)
             return z3.And(*[z3.IsMember(z3.StringVal(v), term) for v in sorted(b.value)])
         raise Unsupported("`contains_all` of an attribute set")
+
+    def op_ip_in(self, ir):
+        x, r = map(self.term, ir.args)
+        return x.within(r)
+
+    def op_ip_in_any(self, ir):
+        x, ranges = ir.args
+        if not isinstance(ranges, Const):
+            raise Unsupported("`in` a set of ip ranges read from an attribute")
+        ip = self.term(x)
+        return z3.Or(*[ip.within(Ip.of(r)) for r in sorted(ranges.value)]) \
+            if ranges.value else z3.BoolVal(False)
 
     def op_like(self, ir):
         """`*` is the only wildcard: the pattern's parts joined by any text, anchored."""

@@ -4,6 +4,7 @@ the request mention that the model puts in them."""
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 
 import z3
@@ -31,6 +32,8 @@ def strings_of(ps) -> set[str]:
 
 def request_of(model, shape, candidates: set[str]) -> dict:
     def value(term, t):
+        if t == "ip":
+            return ip_text(model, term)
         v = model.eval(term, model_completion=True)
         if t == "string":
             return v.as_string()
@@ -68,6 +71,18 @@ def request_of(model, shape, candidates: set[str]) -> dict:
     if shape.schema.context is not None:
         request["context"] = parts["context"]
     return request
+
+
+def ip_text(model, ip) -> str:
+    """An ip value of the model as a request writes it: an address, or a CIDR range."""
+    def number(bv):
+        return model.eval(bv, model_completion=True).as_long()
+    v6 = z3.is_true(model.eval(ip.v6, model_completion=True))
+    first, last = number(ip.first), number(ip.last)
+    address = (ipaddress.IPv6Address if v6 else ipaddress.IPv4Address)(first)
+    if first == last:
+        return str(address)
+    return f"{address}/{(128 if v6 else 32) - (last - first + 1).bit_length() + 1}"
 
 
 def plain(t: str, records: dict):
