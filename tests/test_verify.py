@@ -241,3 +241,44 @@ def test_ipv6_ranges_and_ipv4_mapped_addresses_are_as_the_engine_reads_them():
     every_v4 = compile_text(NET.replace('ip("10.0.0.0/8"), ip("2001:db8::/32")',
                                         'ip("0.0.0.0/0")'), "net.policy")
     assert equivalent(mapped, every_v4) is None
+
+
+STORED = """
+principal User { name: string  roles: set<string> stored  dept: string stored }
+role viewer
+role editor extends viewer
+resource Doc { dept: string  actions read }
+policy docs for Doc {
+  same_dept: allow read when principal is viewer and principal.dept == resource.dept
+}
+"""
+
+
+def test_stored_attributes_are_any_entity_data_and_come_back_as_data(tmp_path):
+    """Without `with data` a property speaks of every possible entity data: the
+    counterexample brings the entity it needs (new to the set's own data), and the
+    engines confirm it with that entity laid over their data."""
+    def write(name, text):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "s.policy").write_text(text)
+        (root / "users.data.json").write_text(json.dumps([
+            {"kind": "principal", "type": "User", "id": "alice",
+             "attrs": {"roles": ["editor"], "dept": "eng"}}]))
+        return root
+
+    old = write("old", STORED)
+    new = write("new", STORED.replace("principal is viewer and principal.dept == "
+                                      "resource.dept", "principal is viewer and (principal"
+                                      ".dept == resource.dept or principal is editor)"))
+    out = subprocess.run([sys.executable, "-m", "policyd", "verify", "--no-new-access",
+                          str(old), str(new), "--format", "json"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    found = json.loads(out.stdout)["counterexample"]
+    [entry] = found["data"]
+    assert entry["type"] == "User" and entry["id"] == found["request"]["principal"]["id"]
+    assert entry["id"] != "alice" and "editor" in entry["attrs"]["roles"]
+    assert entry["attrs"]["dept"] != found["request"]["resource"]["attrs"]["dept"]
+    assert "roles" not in found["request"]["principal"]["attrs"]  # data, never the request
+    assert found["old"]["allowed"] is False and found["new"]["allowed"] is True

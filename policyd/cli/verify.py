@@ -79,7 +79,8 @@ def _counterexample(found: dict) -> str:
             return "refused (the set does not declare this request)"
         verdict = "allowed" if d["allowed"] else "denied"
         return f"{verdict} by {', '.join(d['reasons'])}; visible {d['visible_fields']}"
-    return (f"  request: {json.dumps(found['request'])}\n"
+    data = "".join(f"\n  data: {json.dumps(entry)}" for entry in found.get("data", ()))
+    return (f"  request: {json.dumps(found['request'])}{data}\n"
             f"  old: {side(found['old'])}\n  new: {side(found['new'])}")
 
 

@@ -96,11 +96,32 @@ def rule_findings(ps) -> RuleFindings:
     return out
 
 
-def _check(ps, request: dict):
+def _check(ps, request: dict, data: list):
+    """The engine's decision, with the counterexample's entities laid over the set's own
+    entity data (each converted as the data loader converts it)."""
+    extra = {}
+    for entry in data:
+        validator = ps.validators.get(f"data:{entry['kind']}:{entry['type']}")
+        if validator is None:
+            return None  # the set does not store this type: the request is not its own
+        extra[(entry["kind"], entry["type"], entry["id"])] = validator(entry["attrs"],
+                                                                       {}.setdefault)
     try:
-        return Engine(ps).check(request)
+        return Engine(ps.with_entities(extra) if extra else ps).check(request)
     except RequestError:  # a request the old set cannot even read: it decides nothing
         return None
+
+
+def _fresh(shape, *sets) -> None:
+    """A counterexample's stored entities are new to every set's data (laid over an
+    entity already there, its other stored attributes would stay)."""
+    for entity, spec, term in (("principal", shape.specs["principal"], shape.pid),
+                               ("resource", shape.specs["resource"], shape.rid)):
+        if spec.whole or spec.stored:
+            for ps in sets:
+                table = getattr(ps.entities, entity + "s").get(spec.name)
+                for taken in (table.rows if table is not None else ()):
+                    shape.facts.append(term != z3.StringVal(taken))
 
 
 def no_new_access(old, new, rtype=None, actions=None) -> dict | None:
@@ -109,6 +130,7 @@ def no_new_access(old, new, rtype=None, actions=None) -> dict | None:
     for pt, rt, action in shapes(new, rtype, actions):
         shape, dn = _decision(new, pt, rt, action)
         _same_shape(new, old, pt, rt)
+        _fresh(shape, old, new)
         if action in old.schema.resources.get(rt, _NONE).actions and pt in old.schema.principals:
             do = Decision(old, shape)
             goal = z3.And(dn.allowed, z3.Not(do.allowed))
@@ -116,11 +138,12 @@ def no_new_access(old, new, rtype=None, actions=None) -> dict | None:
             goal = dn.allowed
         if _solve(shape.facts, goal) is not None:
             model = _solve(shape.facts, goal, _lean(shape, candidates))
-            request = request_of(model, shape, candidates)
-            a, b = _check(old, request), _check(new, request)
+            request, data = request_of(model, shape, candidates)
+            a, b = _check(old, request, data), _check(new, request, data)
             if not (b is not None and b.allowed and (a is None or not a.allowed)):
                 raise ReplayMismatch(f"not confirmed by the engine: {request}")
-            return {"request": request, "old": _summary(a), "new": _summary(b)}
+            return {"request": request, "data": data, "old": _summary(a),
+                    "new": _summary(b)}
     return None
 
 
@@ -136,6 +159,7 @@ def equivalent(old, new, rtype=None, actions=None) -> dict | None:
             seen.add((pt, rt, action))
             shape, d1 = _decision(ps, pt, rt, action)
             _same_shape(ps, other, pt, rt)
+            _fresh(shape, old, new)
             both = action in other.schema.resources.get(rt, _NONE).actions and \
                 pt in other.schema.principals
             d2 = Decision(other, shape) if both else None
@@ -143,13 +167,14 @@ def equivalent(old, new, rtype=None, actions=None) -> dict | None:
                 if _solve(shape.facts, goal) is None:
                     continue
                 model = _solve(shape.facts, goal, _lean(shape, candidates))
-                request = request_of(model, shape, candidates)
+                request, data = request_of(model, shape, candidates)
                 if writes:
                     request["write_fields"] = writes
-                a, b = (_check(old, request), _check(new, request))
+                a, b = (_check(old, request, data), _check(new, request, data))
                 if _summary(a) == _summary(b):
                     raise ReplayMismatch(f"not confirmed by the engine: {request}")
-                return {"request": request, "old": _summary(a), "new": _summary(b)}
+                return {"request": request, "data": data, "old": _summary(a),
+                        "new": _summary(b)}
     return None
 
 

@@ -55,9 +55,9 @@ def shapes(ps, rtype: str | None = None, actions=None):
 
 
 def supported(ps, pt: str, rt: str) -> None:
-    """Raise Unsupported for what the model leaves out: entity data, relationships."""
+    """Raise Unsupported for what the model leaves out: relationships. (Stored attributes
+    are free: the model speaks of every possible entity data.)"""
     for spec in (ps.schema.principals[pt], ps.schema.resources[rt]):
-        if spec.whole or spec.stored:
-            raise Unsupported(f"stored attributes ({spec.name}: entity data)")
-        if spec.parents:
+        if spec.parents or any(ps.schema.typed(a.type.removeprefix("set<").rstrip(">"))
+                               is not None for a in spec.attrs):
             raise Unsupported(f"relationships ({spec.name} in ...)")

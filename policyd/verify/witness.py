@@ -54,23 +54,38 @@ def request_of(model, shape, candidates: set[str]) -> dict:
         if spec.type == "string":
             pool.add(model.eval(term, model_completion=True).as_string())
     parts: dict = {}
+    data: list = []
     for entity, spec in shape.specs.items():
-        attrs = parts[entity] = {}
+        attrs, held = {}, {}
         for a in (spec.attrs if spec is not None else ()):
+            # stored attributes (and every one of a type stored whole) are entity data
+            into = held if a.stored or spec.whole else attrs
             found = shape.vars.get((entity, a.name))
             if found is None:
                 if not a.optional:
-                    attrs[a.name] = plain(a.type, shape.schema.records)
+                    into[a.name] = plain(a.type, shape.schema.records)
                 continue
             term, present, _ = found
             if present is None or z3.is_true(model.eval(present, model_completion=True)):
-                attrs[a.name] = value(term, a.type)
-    request = {"principal": {"type": shape.ptype, "id": pid, "attrs": parts["principal"]},
+                into[a.name] = value(term, a.type)
+        parts[entity] = attrs
+        if spec is not None and entity != "context" and (spec.whole or spec.stored):
+            data.append({"kind": entity, "type": spec.name,
+                         "id": pid if entity == "principal" else rid, "attrs": held})
+    request = {"principal": _part(shape.ptype, pid, parts["principal"],
+                                  shape.specs["principal"]),
                "action": shape.action,
-               "resource": {"type": shape.rtype, "id": rid, "attrs": parts["resource"]}}
+               "resource": _part(shape.rtype, rid, parts["resource"],
+                                 shape.specs["resource"])}
     if shape.schema.context is not None:
         request["context"] = parts["context"]
-    return request
+    return request, data
+
+
+def _part(t: str, i: str, attrs: dict, spec) -> dict:
+    """A principal or resource as a request sends it: a type stored whole is named by
+    type and id alone."""
+    return {"type": t, "id": i} if spec.whole else {"type": t, "id": i, "attrs": attrs}
 
 
 def ip_text(model, ip) -> str:
