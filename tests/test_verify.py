@@ -282,3 +282,35 @@ def test_stored_attributes_are_any_entity_data_and_come_back_as_data(tmp_path):
     assert entry["attrs"]["dept"] != found["request"]["resource"]["attrs"]["dept"]
     assert "roles" not in found["request"]["principal"]["attrs"]  # data, never the request
     assert found["old"]["allowed"] is False and found["new"]["allowed"] is True
+
+
+NESTED = """
+record Project { workspace: string  private: bool  members: set<string>  lead?: string }
+principal User { ws_roles: map<string, set<string>>  limits: map<string, number> }
+role guest
+role admin extends guest
+resource Issue { project: Project  actions read, close }
+policy issues for Issue {
+  open: allow read when not resource.project.private
+  members: allow read when principal.id in resource.project.members
+  ws: allow read when principal.ws_roles[resource.project.workspace] is admin
+  lead: allow close when resource.project has lead and resource.project.lead == principal.id
+  quota: allow close when "close" in principal.limits and principal.limits["close"] > 3
+}
+"""
+
+
+def test_records_and_maps_read_as_the_engine_reads_them():
+    old = compile_text(NESTED, "issues.policy")
+    new = compile_text(NESTED.replace("] is admin", "] is guest"), "issues.policy")
+    found = no_new_access(old, new)
+    request = found["request"]
+    project = request["resource"]["attrs"]["project"]
+    assert project["private"] is True and request["principal"]["id"] not in project["members"]
+    assert request["principal"]["attrs"]["ws_roles"] == {project["workspace"]: ["guest"]}
+    assert no_new_access(new, old) is None
+    # an optional record field and a guarded map value: `>` turned `>=` is found at 3
+    widened = compile_text(NESTED.replace('["close"] > 3', '["close"] >= 3'), "issues.policy")
+    found = equivalent(old, widened)
+    assert found["request"]["principal"]["attrs"]["limits"]["close"] == 3
+    assert rule_findings(old).unknown == {} and rule_findings(old).dead == []

@@ -12,7 +12,7 @@ import z3
 from ..engine import Engine
 from ..engine.models import RequestError
 from .decisions import Decision, shapes, supported
-from .encode import Shape, Unsupported
+from .encode import Map, Shape, Unsupported
 from .witness import request_of, strings_of
 
 TIMEOUT_MS = 20_000
@@ -46,10 +46,21 @@ def _solve(facts, goal, soft=()):
 
 
 def _lean(shape, candidates) -> list:
-    """Soft wishes for a minimal counterexample: no set member it does not need."""
-    return [z3.Not(z3.IsMember(z3.StringVal(c), term))
-            for term, _, spec in shape.vars.values() if spec.type == "set<string>"
-            for c in sorted(candidates)]
+    """Soft wishes for a minimal counterexample: no set member, map key or map set member
+    it does not need (over the policy's strings and the request's own string values)."""
+    strings = [z3.StringVal(c) for c in sorted(candidates)] + [shape.pid, shape.rid] + \
+        [term for term, spec in shape.vars.values() if spec.type == "string"]
+    wishes = []
+    for term, spec in shape.vars.values():
+        if spec.type == "set<string>":
+            wishes += [z3.Not(z3.IsMember(s, term)) for s in strings]
+        elif isinstance(term, Map):
+            for key in strings:
+                wishes.append(z3.Not(z3.Select(term.keys, key)))
+                if term.type == "set<string>":
+                    wishes += [z3.Not(z3.IsMember(s, z3.Select(term.values, key)))
+                               for s in strings]
+    return wishes
 
 
 def _decision(ps, pt, rt, action):

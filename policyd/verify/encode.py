@@ -82,60 +82,98 @@ def sort_of(t: str):
     raise Unsupported(f"attributes of type {t}")
 
 
+class Map:
+    """A `map<string, T>` value: which keys it has, and the value at each."""
+
+    __slots__ = ("keys", "values", "type")
+
+    def __init__(self, name: str, value_type: str):
+        self.keys = z3.Array(name + ".keys", z3.StringSort(), z3.BoolSort())
+        self.values = z3.Array(name + ".values", z3.StringSort(), sort_of(value_type))
+        self.type = value_type
+
+
 class Shape:
-    """The symbolic request: the attributes the rules read, each a variable (with a
-    presence flag when optional) made on first read, and the constraints validation
-    puts on them. Attributes no rule reads take a plain value in a counterexample."""
+    """The symbolic request: the attributes the rules read (record fields by their whole
+    path), each a variable made on first read, with a presence flag for each optional
+    step, and the constraints validation puts on them. Attributes no rule reads take a
+    plain value in a counterexample."""
 
     def __init__(self, schema, ptype: str, rtype: str, action: str):
         self.schema, self.ptype, self.rtype, self.action = schema, ptype, rtype, action
         self.pid, self.rid = z3.String("principal.id"), z3.String("resource.id")
         self.facts: list = [z3.Length(self.pid) > 0, z3.Length(self.rid) > 0]
-        self.vars: dict = {}  # (entity, attr) -> (term, presence or None, AttrSpec)
+        self.vars: dict = {}  # (entity, path) -> (term, AttrSpec)
+        self.flags: dict = {}  # (entity, path) -> presence of that optional step
         self.specs = {"principal": schema.principals[ptype],
                       "resource": schema.resources[rtype], "context": schema.context}
 
-    def _var(self, entity: str, name: str):
-        found = self.vars.get((entity, name))
-        if found is None:
-            spec = self.specs[entity]
-            a = spec.by_name.get(name) if spec is not None else None
+    def steps(self, entity: str, path: tuple):
+        """The AttrSpec of each step of a path, or None where one is not declared."""
+        spec, out = self.specs[entity], []
+        for step in path:
+            a = spec.by_name.get(step) if spec is not None else None
             if a is None:
                 return None
+            out.append(a)
+            spec = self.schema.records.get(a.type)
+        return out
+
+    def flag(self, entity: str, path: tuple):
+        found = self.flags.get((entity, path))
+        if found is None:
+            found = self.flags[(entity, path)] = z3.Bool(f"{entity}.{'.'.join(path)}?")
+        return found
+
+    def present(self, entity: str, path: tuple):
+        steps = self.steps(entity, path)
+        if steps is None:
+            return z3.BoolVal(False)
+        return z3.And(*[self.flag(entity, path[:i + 1]) for i, a in enumerate(steps)
+                        if a.optional])
+
+    def _var(self, entity: str, path: tuple):
+        found = self.vars.get((entity, path))
+        if found is None:
+            steps = self.steps(entity, path)
+            if steps is None:
+                return None
+            a, name = steps[-1], f"{entity}.{'.'.join(path)}"
+            if a.type in self.schema.records:
+                raise Unsupported("a whole record as a value")
             if a.type == "ip":
-                term = Ip.var(f"{entity}.{name}")
+                term = Ip.var(name)
                 self.facts.append(term.valid())
+            elif a.type.startswith("map<"):
+                term = Map(name, a.type[len("map<string, "):-1])
             else:
-                term = z3.Const(f"{entity}.{name}", sort_of(a.type))
-            present = z3.Bool(f"{entity}.{name}?") if a.optional else None
+                term = z3.Const(name, sort_of(a.type))
             if a.type == "number":
-                self.facts += [z3.Not(z3.fpIsNaN(term)), z3.Not(z3.fpIsInf(term))]
-            found = self.vars[(entity, name)] = (term, present, a)
+                self.facts += _finite(term)
+            found = self.vars[(entity, path)] = (term, a)
         return found
 
     def read(self, entity: str, path: tuple):
-        if len(path) != 1:
-            raise Unsupported("records (attribute paths)")
         if path == ("id",) and entity != "context":
             return self.pid if entity == "principal" else self.rid
         if path == ("type",) and entity != "context":
             return z3.StringVal(self.ptype if entity == "principal" else self.rtype)
-        found = self._var(entity, path[0])
+        found = self._var(entity, path)
         if found is None:  # another principal type's attribute: every read is guarded
+            if len(path) != 1:
+                raise Unsupported("records of another principal type")
             return z3.FreshConst(sort_of(self._type_elsewhere(path[0])), path[0])
         return found[0]
-
-    def present(self, entity: str, name: str):
-        found = self._var(entity, name)
-        if found is None:
-            return z3.BoolVal(False)
-        return z3.BoolVal(True) if found[1] is None else found[1]
 
     def _type_elsewhere(self, name: str) -> str:
         for p in self.schema.principals.values():
             if name in p.by_name:
                 return p.by_name[name].type
         raise Unsupported(f"attribute {name}")
+
+
+def _finite(term) -> list:
+    return [z3.Not(z3.fpIsNaN(term)), z3.Not(z3.fpIsInf(term))]
 
 
 class Encoder:
@@ -306,13 +344,45 @@ class Encoder:
 
     def op_has(self, ir):
         entity, attr = ir.data
-        return self.s.present(entity, attr)
+        return self.s.present(entity, (attr,))
+
+    def op_has_attr(self, ir):
+        record = ir.args[0]
+        if not isinstance(record, Read):
+            raise Unsupported("`has` on a record that is not an attribute")
+        return self.s.present(record.entity, record.path + (ir.data,))
+
+    def _map(self, ir):
+        m = self.term(ir)
+        if not isinstance(m, Map):
+            raise Unsupported("a map that is not an attribute")
+        return m
+
+    def op_has_key(self, ir):
+        key, m = ir.args
+        return z3.Select(self._map(m).keys, self.term(key))
+
+    def op_index(self, ir):
+        m, key = self._map(ir.args[0]), self.term(ir.args[1])
+        value = z3.Select(m.values, key)
+        if m.type == "number":
+            self.s.facts.extend(_finite(value))
+        if m.type not in ("string", "number", "bool"):
+            raise Unsupported(f"map values of type {m.type}")
+        return value
+
+    def op_index_or_empty(self, ir):
+        m, key = self._map(ir.args[0]), self.term(ir.args[1])
+        if m.type != "set<string>":
+            raise Unsupported(f"map values of type {m.type}")
+        return z3.If(z3.Select(m.keys, key), z3.Select(m.values, key),
+                     z3.EmptySet(z3.StringSort()))
 
     def op_is(self, ir):
         if not ir.args:  # the principal's roles; an absent optional `roles` holds none
             roles = self.s.read("principal", ("roles",))
             held = self._member_any(ir.data, roles)
-            return z3.And(self.s.present("principal", "roles"), held)
+            return z3.And(self.s.present("principal", ("roles",)), held)
         roles = self.term(ir.args[0])
         if ir.args and ir.args[0].type == "string":
             return z3.Or(*[roles == z3.StringVal(r) for r in sorted(ir.data)]) \

@@ -10,6 +10,7 @@ import struct
 import z3
 
 from ..language.checked import Const, Op
+from .encode import Map
 
 
 def strings_of(ps) -> set[str]:
@@ -30,10 +31,14 @@ def strings_of(ps) -> set[str]:
     return out
 
 
-def request_of(model, shape, candidates: set[str]) -> dict:
+def request_of(model, shape, candidates: set[str]) -> tuple[dict, list]:
+    """(the request, the entity data it needs) the model describes."""
     def value(term, t):
         if t == "ip":
             return ip_text(model, term)
+        if isinstance(term, Map):
+            return {k: value(z3.Select(term.values, z3.StringVal(k)), term.type)
+                    for k in sorted(pool) if true(z3.Select(term.keys, z3.StringVal(k)))}
         v = model.eval(term, model_completion=True)
         if t == "string":
             return v.as_string()
@@ -42,32 +47,43 @@ def request_of(model, shape, candidates: set[str]) -> dict:
         if t == "number":
             bits = model.eval(z3.fpToIEEEBV(term), model_completion=True).as_long()
             number = struct.unpack(">d", bits.to_bytes(8, "big"))[0]
+            if number != number or number in (float("inf"), float("-inf")):
+                return 0  # a map value at a key nothing reads
             return int(number) if number.is_integer() and abs(number) <= 2 ** 53 and \
                 str(number) != "-0.0" else number
-        return sorted(c for c in pool if z3.is_true(model.eval(
-            z3.IsMember(z3.StringVal(c), term), model_completion=True)))
+        return sorted(c for c in pool if true(z3.IsMember(z3.StringVal(c), term)))
+
+    def true(term) -> bool:
+        return z3.is_true(model.eval(term, model_completion=True))
+
+    def fields(entity: str, spec, prefix: tuple, whole: bool, into: dict, held: dict):
+        for a in spec.attrs:
+            path = prefix + (a.name,)
+            flag = shape.flags.get((entity, path))
+            if a.optional and (flag is None or not true(flag)):
+                continue  # absent: never read, or the model leaves it out
+            target = held if not prefix and (a.stored or whole) else into
+            record = shape.schema.records.get(a.type)
+            if record is not None:
+                target[a.name] = {}
+                fields(entity, record, path, whole, target[a.name], {})
+                continue
+            found = shape.vars.get((entity, path))
+            target[a.name] = plain(a.type, shape.schema.records) if found is None else \
+                value(found[0], a.type)
 
     pid = model.eval(shape.pid, model_completion=True).as_string()
     rid = model.eval(shape.rid, model_completion=True).as_string()
     pool = set(candidates) | {pid, rid}
-    for term, _, spec in shape.vars.values():
+    for term, spec in shape.vars.values():
         if spec.type == "string":
             pool.add(model.eval(term, model_completion=True).as_string())
     parts: dict = {}
     data: list = []
     for entity, spec in shape.specs.items():
         attrs, held = {}, {}
-        for a in (spec.attrs if spec is not None else ()):
-            # stored attributes (and every one of a type stored whole) are entity data
-            into = held if a.stored or spec.whole else attrs
-            found = shape.vars.get((entity, a.name))
-            if found is None:
-                if not a.optional:
-                    into[a.name] = plain(a.type, shape.schema.records)
-                continue
-            term, present, _ = found
-            if present is None or z3.is_true(model.eval(present, model_completion=True)):
-                into[a.name] = value(term, a.type)
+        if spec is not None:
+            fields(entity, spec, (), spec.whole, attrs, held)
         parts[entity] = attrs
         if spec is not None and entity != "context" and (spec.whole or spec.stored):
             data.append({"kind": entity, "type": spec.name,
