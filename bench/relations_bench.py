@@ -14,8 +14,9 @@ plan. Prints tables; not a test.
    most 1.5x.
 3. scale: 1,000,000 entities with 5,000,000 parent edges loaded from .data.jsonl, in a
    child process: seconds and peak RSS. Target: 20 s, 2 GiB.
-4. reload: the same data recompiled and swapped while decisions run: the longest
-   gap between decisions. Target: 50 ms.
+4. reload: the set recompiled and swapped while decisions run, after a data edit
+   (every entity loaded again) and after a policy edit (the data reused), measured
+   until the replaced data is freed: the longest gap between decisions. Target: 50 ms.
 5. plan: "which repositories may user U write" over 100,000 rows in SQLite with
    indexed reference columns, against SELECT * and check per row; the same ids.
    Target: at least 50x.
