@@ -314,3 +314,23 @@ def test_records_and_maps_read_as_the_engine_reads_them():
     found = equivalent(old, widened)
     assert found["request"]["principal"]["attrs"]["limits"]["close"] == 3
     assert rule_findings(old).unknown == {} and rule_findings(old).dead == []
+
+
+def test_diff_prove_reports_the_counterexample_as_a_change(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    (old / "s.policy").write_text(BASE)
+    (new / "s.policy").write_text(BASE.replace("resource.total < 500", "resource.total <= 500"))
+
+    def diff(*args):
+        return subprocess.run([sys.executable, "-m", "policyd", "diff", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    changed = diff(str(old), str(new), "--prove")
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "denied by default_deny\n   ->  allowed by orders.refunds" in changed.stdout
+    assert "proof (policyd verify --equivalent)" in changed.stdout
+    same = diff(str(old), str(old), "--prove", "--format", "json")
+    assert same.returncode == 0 and json.loads(same.stdout)["proved"] is True
+    assert diff(str(old), str(new)).returncode == 2  # neither requests nor --prove

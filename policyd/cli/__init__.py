@@ -243,7 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="the decisions that change between two policy sets")
     p.add_argument("old", help="the set as it is")
     p.add_argument("new", help="the set as it would be")
-    p.add_argument("--requests", nargs="+", required=True, metavar="SOURCE",
+    p.add_argument("--prove", action="store_true",
+                   help="also prove with z3 that no request at all decides differently "
+                   "(policyd verify --equivalent; the verify extra)")
+    p.add_argument("--requests", nargs="+", default=[], metavar="SOURCE",
                    help="request JSON files or directories, decision logs (written with "
                    "--log-attributes), or a set with test fixtures")
     p.add_argument("--data", action="append", default=[], metavar="PATH",

@@ -67,6 +67,9 @@ def cmd_diff(args) -> int:
     """Every decision that changes between two sets; exit 1 when any does (a CI gate)."""
     from ..testing.impact import Report, compare, engines, requests_from
 
+    if not args.requests and not args.prove:
+        print("policyd diff: give --requests SOURCE..., --prove, or both")
+        return EXIT_USAGE
     for path in (args.old, args.new, *args.requests):
         if _missing("diff", path):
             return EXIT_POLICY
@@ -78,5 +81,17 @@ def cmd_diff(args) -> int:
     except PolicyError as exc:
         _print_policy_error(exc)
         return EXIT_POLICY
-    print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else report.render())
+    proof = ""
+    if args.prove:
+        from .verify import prove_into
+
+        proof = prove_into(report, old.policy_set, new.policy_set)
+        if proof.startswith("unknown"):
+            print(proof)
+            return EXIT_USAGE
+    if args.format == "json":
+        print(json.dumps({**report.to_dict(), **({"proved": not report.changes}
+                                                 if args.prove else {})}, indent=2))
+    else:
+        print(report.render() + (f"\n{proof}" if proof else ""))
     return EXIT_POLICY if report.changes else EXIT_OK

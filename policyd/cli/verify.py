@@ -84,6 +84,38 @@ def _counterexample(found: dict) -> str:
             f"  old: {side(found['old'])}\n  new: {side(found['new'])}")
 
 
+def prove_into(report, old, new) -> str:
+    """`policyd diff --prove`: the proof, or its counterexample as one more change in
+    diff's report; the line to print after the report ("unknown: ..." when undecided)."""
+    try:
+        from ..verify import analysis
+        from ..verify.encode import Unsupported
+    except ImportError:
+        return "unknown: --prove needs the solver: pip install 'policyd[verify]'"
+    try:
+        found = analysis.equivalent(old, new)
+    except Unsupported as exc:
+        return f"unknown: the model does not cover {exc}"
+    if found is None:
+        return "proved: no request at all decides differently"
+    from ..testing.impact import Change
+
+    report.decided += 1
+    report.changes.append(Change("proof (policyd verify --equivalent)", found["request"],
+                                 _described(found["old"]), _described(found["new"])))
+    return "proved different: the counterexample is above"
+
+
+def _described(d: dict | None) -> str:
+    """A decision summary in diff's words."""
+    if d is None:
+        return "invalid: the set does not declare this request"
+    if d["allowed"]:
+        return (f"allowed by {', '.join(d['reasons'])}; visible: "
+                f"{', '.join(d['visible_fields'])}")
+    return f"denied by {', '.join(d['reasons'])}"
+
+
 def _say(args, out: dict, text: str) -> None:
     print(json.dumps(out, indent=2) if args.format == "json" else text)
 
