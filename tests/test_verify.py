@@ -334,3 +334,10 @@ def test_diff_prove_reports_the_counterexample_as_a_change(tmp_path):
     same = diff(str(old), str(old), "--prove", "--format", "json")
     assert same.returncode == 0 and json.loads(same.stdout)["proved"] is True
     assert diff(str(old), str(new)).returncode == 2  # neither requests nor --prove
+
+
+def test_a_set_that_does_not_compile_is_an_error_not_a_counterexample(tmp_path):
+    (tmp_path / "s.policy").write_text("principal User {\n")
+    out = subprocess.run([sys.executable, "-m", "policyd", "verify", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "error[E004]" in out.stdout + out.stderr

@@ -24,14 +24,14 @@ def cmd_verify(args) -> int:
     if not paths:
         print("policyd verify: give a set, or --equivalent / --no-new-access OLD NEW")
         return EXIT_USAGE
-    for path in paths:
+    for path in paths:  # an error is 2, as `unknown` is: 1 means a counterexample
         if _missing("verify", path):
-            return EXIT_POLICY
+            return EXIT_USAGE
     try:
         sets = [compile_path(p, data=args.data) for p in paths]
     except PolicyError as exc:
         _print_policy_error(exc)
-        return EXIT_POLICY
+        return EXIT_USAGE
     try:
         if pair:
             return _compare(analysis, sets, args)
