@@ -21,7 +21,7 @@ from policyd.verify.analysis import (  # noqa: E402
     no_new_access,
     rule_findings,
 )
-from policyd.verify.encode import Unsupported  # noqa: E402
+from policyd.verify.terms import Unsupported  # noqa: E402
 
 BASE = """
 principal User { roles: set<string>  tenant: string  level: number  team?: string }

@@ -15,7 +15,7 @@ from .common import EXIT_OK, EXIT_POLICY, EXIT_USAGE, _missing, _print_policy_er
 def cmd_verify(args) -> int:
     try:
         from ..verify import analysis
-        from ..verify.encode import Unsupported
+        from ..verify.terms import Unsupported
     except ImportError:
         print("policyd verify needs the solver: pip install 'policyd[verify]'")
         return EXIT_USAGE
@@ -89,7 +89,7 @@ def prove_into(report, old, new) -> str:
     diff's report; the line to print after the report ("unknown: ..." when undecided)."""
     try:
         from ..verify import analysis
-        from ..verify.encode import Unsupported
+        from ..verify.terms import Unsupported
     except ImportError:
         return "unknown: --prove needs the solver: pip install 'policyd[verify]'"
     try:

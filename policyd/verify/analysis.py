@@ -12,7 +12,8 @@ import z3
 from ..engine import Engine
 from ..engine.models import RequestError
 from .decisions import Decision, shapes, supported
-from .encode import Map, Shape, Unsupported
+from .encode import Shape
+from .terms import Map, Unsupported
 from .witness import request_of, strings_of
 
 TIMEOUT_MS = 20_000
@@ -115,12 +116,14 @@ def rule_findings(ps) -> RuleFindings:
                 unknown.setdefault(r.name, str(exc))
     out = RuleFindings()
     for name, rule in every.items():
-        if name not in alive:
-            (out.unknown.__setitem__(name, unknown[name]) if name in unknown
-             else out.dead.append(name))
-        elif rule.effect != "deny" and name not in deciding:
-            (out.unknown.__setitem__(name, unknown[name]) if name in unknown
-             else out.shadowed.append(name))
+        found = out.dead if name not in alive else \
+            out.shadowed if rule.effect != "deny" and name not in deciding else None
+        if found is None:
+            continue
+        if name in unknown:  # not proved on some request shape: no verdict
+            out.unknown[name] = unknown[name]
+        else:
+            found.append(name)
     return out
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import z3
 
-from .encode import Encoder, Shape, Unsupported
+from .encode import Encoder, Shape
+from .terms import Unsupported
 
 
 class Decision:

@@ -13,84 +13,14 @@ import z3
 
 from ..language.checked import ActionName, Const, Op, Read
 from ..language.kleene import fallible
+from .terms import NUMBER, RNE, Ip, Map, Unsupported, finite, sort_of
 
-NUMBER = z3.Float64()
-RNE = z3.RNE()
-_SORTS = {"string": z3.StringSort(), "bool": z3.BoolSort(), "number": NUMBER}
-_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b}
-_REAL_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
+_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
                  "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
                  "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
 _MIRROR = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 _FP_COMPARE = {"eq": z3.fpEQ, "ne": z3.fpNEQ, "lt": z3.fpLT, "le": z3.fpLEQ,
                "gt": z3.fpGT, "ge": z3.fpGEQ}
-
-
-class Unsupported(Exception):
-    """A construct the model does not cover yet: the answer is `unknown`, naming it."""
-
-
-class Ip:
-    """An ip value as the engine holds it, `(version, first, last)`: IPv6 or not, and
-    the first and last address of the range (one address: first == last) as 128-bit
-    vectors."""
-
-    __slots__ = ("v6", "first", "last")
-
-    def __init__(self, v6, first, last):
-        self.v6, self.first, self.last = v6, first, last
-
-    @classmethod
-    def var(cls, name: str):
-        return cls(z3.Bool(name + ".v6"), z3.BitVec(name + ".first", 128),
-                   z3.BitVec(name + ".last", 128))
-
-    @classmethod
-    def of(cls, value) -> Ip:
-        version, first, last = value
-        return cls(z3.BoolVal(version == 6), z3.BitVecVal(first, 128),
-                   z3.BitVecVal(last, 128))
-
-    def valid(self):
-        """What parsing allows: a CIDR-aligned range, within 32 bits for IPv4, and an
-        IPv6 address or /96-or-longer range never inside ::ffff:0:0/96 (IPv4-mapped
-        addresses are IPv4: values.parse_ip)."""
-        size = self.last - self.first
-        v4_top = z3.BitVecVal((1 << 32) - 1, 128)
-        mapped = z3.BitVecVal(0xFFFF << 32, 128)
-        return z3.And(z3.ULE(self.first, self.last), size & (size + 1) == 0,
-                      self.first & size == 0,
-                      z3.If(self.v6, z3.Not(z3.And(z3.ULE(size, v4_top),
-                                                   z3.ULE(mapped, self.first),
-                                                   z3.ULE(self.last, mapped | v4_top))),
-                            z3.ULE(self.last, v4_top)))
-
-    def within(self, r: Ip):
-        return z3.And(self.v6 == r.v6, z3.ULE(r.first, self.first),
-                      z3.ULE(self.last, r.last))
-
-    def same(self, other: Ip):
-        return z3.And(self.v6 == other.v6, self.first == other.first,
-                      self.last == other.last)
-
-
-def sort_of(t: str):
-    if t in _SORTS:
-        return _SORTS[t]
-    if t == "set<string>":
-        return z3.SetSort(z3.StringSort())
-    raise Unsupported(f"attributes of type {t}")
-
-
-class Map:
-    """A `map<string, T>` value: which keys it has, and the value at each."""
-
-    __slots__ = ("keys", "values", "type")
-
-    def __init__(self, name: str, value_type: str):
-        self.keys = z3.Array(name + ".keys", z3.StringSort(), z3.BoolSort())
-        self.values = z3.Array(name + ".values", z3.StringSort(), sort_of(value_type))
-        self.type = value_type
 
 
 class Shape:
@@ -149,7 +79,7 @@ class Shape:
             else:
                 term = z3.Const(name, sort_of(a.type))
             if a.type == "number":
-                self.facts += _finite(term)
+                self.facts += finite(term)
             found = self.vars[(entity, path)] = (term, a)
         return found
 
@@ -170,10 +100,6 @@ class Shape:
             if name in p.by_name:
                 return p.by_name[name].type
         raise Unsupported(f"attribute {name}")
-
-
-def _finite(term) -> list:
-    return [z3.Not(z3.fpIsNaN(term)), z3.Not(z3.fpIsInf(term))]
 
 
 class Encoder:
@@ -273,9 +199,9 @@ class Encoder:
         a, b = map(self.term, ir.args)
         if t == "number":
             return _FP_COMPARE[ir.op](a, b)
-        if ir.op in _COMPARE and t in ("string", "bool"):
+        if ir.op in ("eq", "ne") and t in ("string", "bool"):
             return _COMPARE[ir.op](a, b)
-        if ir.op in _COMPARE and t == "ip":
+        if ir.op in ("eq", "ne") and t == "ip":
             return a.same(b) if ir.op == "eq" else z3.Not(a.same(b))
         raise Unsupported(f"`{ir.op}` on {t}")
 
@@ -340,7 +266,7 @@ class Encoder:
         length = z3.ToReal(z3.Length(self.term(x.args[0])))
         bound = z3.RealVal(fractions.Fraction(c.value))
         op = _MIRROR[ir.op] if flip else ir.op
-        return _REAL_COMPARE[op](length, bound)
+        return _COMPARE[op](length, bound)
 
     def op_has(self, ir):
         entity, attr = ir.data
@@ -366,7 +292,7 @@ class Encoder:
         m, key = self._map(ir.args[0]), self.term(ir.args[1])
         value = z3.Select(m.values, key)
         if m.type == "number":
-            self.s.facts.extend(_finite(value))
+            self.s.facts.extend(finite(value))
         if m.type not in ("string", "number", "bool"):
             raise Unsupported(f"map values of type {m.type}")
         return value

@@ -10,7 +10,7 @@ import struct
 import z3
 
 from ..language.checked import Const, Op
-from .encode import Map
+from .terms import Map
 
 
 def strings_of(ps) -> set[str]:
