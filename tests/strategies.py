@@ -153,11 +153,11 @@ ATOMS = [
 ]
 
 
-def bool_exprs(depth: int = 2):
-    atom = st.sampled_from(ATOMS)
+def bool_exprs(depth: int = 2, atoms: list[str] | None = None):
+    atom = st.sampled_from(ATOMS if atoms is None else atoms)
     if depth == 0:
         return atom
-    sub = bool_exprs(depth - 1)
+    sub = bool_exprs(depth - 1, atoms)
     return st.one_of(
         atom,
         st.tuples(sub, sub).map(lambda p: f"({p[0]}) and ({p[1]})"),
@@ -262,23 +262,25 @@ ATOMS11 = [
 
 
 def bool_exprs11(depth: int = 2):
-    atom = st.sampled_from(ATOMS11)
-    if depth == 0:
-        return atom
-    sub = bool_exprs11(depth - 1)
-    return st.one_of(atom, st.tuples(sub, sub).map(lambda p: f"({p[0]}) and ({p[1]})"),
-                     st.tuples(sub, sub).map(lambda p: f"({p[0]}) or ({p[1]})"),
-                     sub.map(lambda e: f"not ({e})"))
+    return bool_exprs(depth, ATOMS11)
 
 
 @st.composite
-def policies11(draw):
+def flat_policies(draw, schema: str, actions: list[str], shows: list[str],
+                  writes: list[str], atoms: list[str], star: bool = True, most: int = 2):
+    """One `policy p for Doc` of up to six labelled rules with conditions over `atoms`."""
     body = []
     for i in range(draw(st.integers(1, 6))):
         effect = draw(st.sampled_from(["allow", "allow", "deny", "show", "write"]))
-        names = ["read", "write", "share"] if effect in ("allow", "deny") else \
-            ["owner", "proj", "size", "tags", "level"]
-        targets = draw(st.one_of(st.just("*"), st.lists(st.sampled_from(names), min_size=1,
-                                                         max_size=2, unique=True).map(", ".join)))
-        body.append(f"  r{i}: {effect} {targets} when {draw(bool_exprs11())}")
-    return SCHEMA11 + "policy p for Doc {\n" + "\n".join(body) + "\n}\n"
+        names = actions if effect in ("allow", "deny") else \
+            shows if effect == "show" else writes
+        listed = st.lists(st.sampled_from(names), min_size=1, max_size=most,
+                          unique=True).map(", ".join)
+        targets = draw(st.one_of(st.just("*"), listed) if star else listed)
+        body.append(f"  r{i}: {effect} {targets} when {draw(bool_exprs(2, atoms))}")
+    return schema + "policy p for Doc {\n" + "\n".join(body) + "\n}\n"
+
+
+def policies11():
+    names = ["owner", "proj", "size", "tags", "level"]
+    return flat_policies(SCHEMA11, ["read", "write", "share"], names, names, ATOMS11)
