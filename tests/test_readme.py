@@ -27,14 +27,19 @@ def test_tour_policy_checks_and_its_typo_is_diagnosed_as_shown():
     assert exc.value.render() + "\n1 error, 0 warnings\n" == shown
 
 
-def test_python_snippet_prints_what_it_says(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    code = next(body for lang, body in BLOCKS if lang == "python" and "Engine" in body)
+def _prints_what_it_says(code: str, namespace: dict | None = None) -> None:
+    """Run a snippet; what it prints is its last line's comment."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
+        exec(compile(code, "README.md", "exec"), {} if namespace is None else namespace)
     expected = re.search(r"# (.*)$", code.strip().splitlines()[-1]).group(1)
     assert out.getvalue().strip() == expected
+
+
+def test_python_snippet_prints_what_it_says(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    _prints_what_it_says(next(body for lang, body in BLOCKS
+                              if lang == "python" and "Engine" in body))
 
 
 def test_plan_snippet_prints_what_it_says(monkeypatch):
@@ -44,11 +49,7 @@ def test_plan_snippet_prints_what_it_says(monkeypatch):
     namespace: dict = {}
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(first, "README.md", "exec"), namespace)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), namespace)
-    expected = re.search(r"# (.*)$", code.strip().splitlines()[-1]).group(1)
-    assert out.getvalue().strip() == expected
+    _prints_what_it_says(code, namespace)
 
 
 def test_policy_test_snippet_is_one_of_the_orders_examples_tests():
@@ -61,9 +62,5 @@ def test_relationship_snippets_are_the_repos_example_and_print_what_they_say(mon
     source = (ROOT / "policies/examples/repos/repos.policy").read_text()
     assert all(line in source for line in policy.splitlines())
     monkeypatch.chdir(ROOT)
-    code = next(body for lang, body in BLOCKS if lang == "python" and "repos" in body)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
-    expected = re.search(r"# (.*)$", code.strip().splitlines()[-1]).group(1)
-    assert out.getvalue().strip() == expected
+    _prints_what_it_says(next(body for lang, body in BLOCKS
+                              if lang == "python" and "repos" in body))
