@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import sys
 import threading
 import time as _time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from .envelope import (
     attached,
     check_fields,
     complete,
+    completed,
     over,
     parents_parts,
     resource_part,
@@ -51,7 +51,7 @@ from .policyset import PolicySet
 from .ratelimit import PASSED, MemoryStore, RateStore, StoreUnavailable
 from .rates import rate_limited, store_unavailable
 from .records import DecisionIds, Recorder
-from .retire import retire
+from .retire import counts, held_by, retire
 from .runtime import MissingData
 from .state import Installed
 from .validation import explain_request
@@ -112,7 +112,7 @@ class Engine:
         self._install(policy_set)
 
     def _install(self, ps: PolicySet) -> None:
-        before = sys.getrefcount(ps), sys.getrefcount(ps.entities)
+        before = held_by(ps)
         state = Installed.of(ps, self.log_attributes)
         if self.fast_paths and ps.fast is not None:  # bound to this engine and this state
             general = functools.partial(self._general, state=state)
@@ -121,10 +121,7 @@ class Engine:
             del general
         old, retiring = getattr(self, "_state", None), getattr(self, "_counts", None)
         self._state = state  # one assignment: atomic
-        # what the state itself holds of itself, its set and its data (retire.py): -3 for
-        # this frame's name, self._state and getrefcount's argument
-        self._counts = (sys.getrefcount(state) - 3, sys.getrefcount(ps) - before[0],
-                        sys.getrefcount(ps.entities) - before[1])
+        self._counts = counts(state, ps, before)
         if old is not None and retiring is not None:
             retire(old, retiring)
             del old
@@ -199,22 +196,21 @@ class Engine:
         """The decision and every rule of the action: held or not, and for one that did
         not hold, the first false part of it with the values compared (docs/api.md)."""
         state = self._state
+        parts = self._completed(state, request)
+        decision = self._check(request, False, state)
+        if type(parts) is str or parts[6] is None:  # missing data, or an unknown type
+            return {"decision": decision.to_dict(), "rules": []}
+        pid, P, C, ptype, rtype, rid, R = parts
+        rules = explain_rules(state.ps, pid, P, rtype, rid, R, C, ptype, request["action"])
+        return {"decision": decision.to_dict(), "rules": rules}
+
+    def _completed(self, state: Installed, request: dict):
+        """envelope.completed, a request that does not fit the declarations refused as
+        check refuses it."""
         try:
-            pid, P, C, ptype = shared_parts(state, request, self.clock)
-            rtype, rid, R = resource_part(state, request["resource"], [request["action"]],
-                                          None, self.clock)
+            return completed(state, request, self.clock)
         except Exception:
             raise RequestError(self._problem(state, request)) from None
-        decision = self._check(request, False, state)
-        if R is not None:
-            found = complete(state, request["principal"], request["resource"], ptype, pid, P,
-                             rtype, rid, R)
-            if type(found) is str:
-                return {"decision": decision.to_dict(), "rules": []}
-            P, R = found
-        rules = [] if R is None else explain_rules(state.ps, pid, P, rtype, rid, R, C, ptype,
-                                                   request["action"])
-        return {"decision": decision.to_dict(), "rules": rules}
 
     def decide_gateway(self, request: dict | None, *, refusal: str = "", request_id: str = "",
                        peer: str = "", extra: dict | None = None) -> tuple[GatewayOutcome, str]:
@@ -401,19 +397,13 @@ class Engine:
         """The full name of every rule, limits included, whose condition holds for the
         request (what test coverage counts). Raises RequestError like `check`."""
         state = self._state
-        try:
-            pid, P, C, ptype = shared_parts(state, request, self.clock)
-            resource, action = request["resource"], request["action"]
-            rtype, rid, R = resource_part(state, resource, [action], None, self.clock)
-        except Exception:
-            raise RequestError(self._problem(state, request)) from None
-        if R is None or action not in state.ps.deciders[rtype]:
-            return []  # the inventory step decides: no rule is evaluated
-        found = complete(state, request["principal"], resource, ptype, pid, P, rtype, rid, R)
-        if type(found) is str:
-            return []
-        P, R = found
-        return [rule.name for rule in state.ps.held((pid, P, rtype, rid, R, C, ptype, action))]
+        parts = self._completed(state, request)
+        if type(parts) is str or parts[6] is None or \
+                request["action"] not in state.ps.deciders[parts[4]]:
+            return []  # missing data, or the inventory step decides: no rule is evaluated
+        pid, P, C, ptype, rtype, rid, R = parts
+        return [rule.name for rule in state.ps.held((pid, P, rtype, rid, R, C, ptype,
+                                                     request["action"]))]
 
     def _failed(self, ps: PolicySet, exc: Exception) -> Decision:
         if isinstance(exc, MissingData):  # a reference the entity data does not hold

@@ -106,3 +106,18 @@ def complete(state: Installed, p: dict, r: dict, ptype: str, pid: str, P: dict, 
     if p.get("parents") or r.get("parents"):
         P, R = attached(state, parents_parts(state, p, r, R), ptype, pid, P, rtype, rid, R)
     return P, R
+
+
+def completed(state: Installed, request: dict, clock):
+    """(pid, P, C, ptype, rtype, rid, R) of a whole request as a decision reads it, with
+    stored attributes and sent parents attached (R None for an undeclared resource
+    type), or the `missing_data:...` reason; raises on anything invalid."""
+    pid, P, C, ptype = shared_parts(state, request, clock)
+    resource = request["resource"]
+    rtype, rid, R = resource_part(state, resource, [request["action"]], None, clock)
+    if R is not None:
+        found = complete(state, request["principal"], resource, ptype, pid, P, rtype, rid, R)
+        if type(found) is str:
+            return found
+        P, R = found
+    return pid, P, C, ptype, rtype, rid, R

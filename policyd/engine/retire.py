@@ -23,6 +23,19 @@ GRACE_S = 2.0  # decisions take microseconds; a search or an explain holding the
 PATIENCE_S = 60.0
 
 
+def held_by(ps) -> tuple[int, int]:
+    """The references to a set and its data before a state is made of them."""
+    return sys.getrefcount(ps), sys.getrefcount(ps.entities)
+
+
+def counts(state, ps, before: tuple[int, int]) -> tuple[int, int, int]:
+    """What a just-installed state holds of itself, its set and its data: when `_reap`
+    finds no more than that, nothing else can read them. -4 for the installer's name,
+    its `self._state`, this call's argument and getrefcount's own."""
+    return (sys.getrefcount(state) - 4, sys.getrefcount(ps) - before[0],
+            sys.getrefcount(ps.entities) - before[1])
+
+
 def retire(state, counts: tuple[int, int, int]) -> None:
     """Take the retired `state`'s entity data apart in the background, when it is safe.
     `counts`: the references the state itself adds to the state, the set and the data
