@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..language.checked import ActionName, Const, Read
 from ..language.planning import KeyedLookup
 from ..language.schema import EntitySchema
-from .partial_rel import RelationPartial, Via, resolve
+from .partial_rel import RelationPartial, Via, resolve, through
 from .residual import UNKNOWN, Attr, Expr, Node, Value, conj, disj, negate
 from .runtime import (
     NonFinite,
@@ -201,7 +201,7 @@ class Compiler(RelationPartial):
             if a is UNKNOWN or b is UNKNOWN:  # unknown in, unknown out (kleene.py)
                 return UNKNOWN
             if type(a) is Via or type(b) is Via:
-                return _through(e, a, b, known)
+                return through(e, a, b, known)
             an, bn = isinstance(a, Node), isinstance(b, Node)
             if not an and not bn:
                 return known(a, b)
@@ -317,7 +317,7 @@ class Compiler(RelationPartial):
             if x is UNKNOWN:
                 return x
             if type(x) is Via or type(s) is Via:
-                return _through(e, x, s, lambda a, b: a in b)
+                return through(e, x, s, lambda a, b: a in b)
             xn, sn = isinstance(x, Node), isinstance(s, Node)
             if not xn and not sn:
                 return x in s
@@ -332,7 +332,7 @@ class Compiler(RelationPartial):
         def any_of_(e):
             a, b = f0(e), f1(e)
             if type(a) is Via or type(b) is Via:
-                return _through(e, a, b, any_of)
+                return through(e, a, b, any_of)
             an, bn = isinstance(a, Node), isinstance(b, Node)
             if not an and not bn:
                 return any_of(a, b)
@@ -349,7 +349,7 @@ class Compiler(RelationPartial):
         def all_of_(e):
             a, b = f0(e), f1(e)
             if type(a) is Via or type(b) is Via:
-                return _through(e, a, b, all_of)
+                return through(e, a, b, all_of)
             an, bn = isinstance(a, Node), isinstance(b, Node)
             if not an and not bn:
                 return all_of(a, b)
@@ -364,22 +364,12 @@ class Compiler(RelationPartial):
         def has_key(e):
             k, m = fk(e), fm(e)
             if type(k) is Via or type(m) is Via:
-                return _through(e, k, m, lambda a, b: a in b)
+                return through(e, k, m, lambda a, b: a in b)
             kn, mn = isinstance(k, Node), isinstance(m, Node)
             if not kn and not mn:
                 return k in m
             return Expr("has_key", (m if mn else _node(m, tm), k if kn else _node(k, tk)))
         return has_key
-
-
-def _through(e: Env, a, b, known):
-    """A binary operator with an operand read through an unknown reference (partial_rel):
-    decided for each entity of the reference's type."""
-    if type(a) is Via and not isinstance(b, Node | Via):
-        return resolve(e, a, lambda v: known(v, b))
-    if type(b) is Via and not isinstance(a, Node | Via):
-        return resolve(e, b, lambda v: known(a, v))
-    raise ValueError("an operator between two unknown values read through references")
 
 
 def _enumerate(e: Env, inner, path, maps, attr: Attr):

@@ -44,6 +44,16 @@ def resolve(e, via: Via, test) -> object:
     return Expr("in", (via.node, Value(frozenset(held), "set<string>"))) if held else False
 
 
+def through(e, a, b, known):
+    """A binary operator with an operand read through an unknown reference (partial_rel):
+    decided for each entity of the reference's type."""
+    if type(a) is Via and not isinstance(b, Node | Via):
+        return resolve(e, a, lambda v: known(v, b))
+    if type(b) is Via and not isinstance(a, Node | Via):
+        return resolve(e, b, lambda v: known(a, v))
+    raise ValueError("an operator between two unknown values read through references")
+
+
 def entity_type(ir, e) -> str:
     if getattr(ir, "op", None) == "self":
         return e.ptype if ir.data == "principal" else e.rtype
